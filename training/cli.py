@@ -31,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 out = Console()
 
 TrackingOpt = Annotated[
@@ -47,7 +47,7 @@ ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered mode
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -280,17 +280,16 @@ def runs(
     table = Table(title=f"latest runs of {experiment!r}")
     columns = {
         "run_id": "run",
-        "tags.mlflow.runName": "name",
+        "start_time": "started",
         "tags.kind": "kind",
         "status": "status",
-        "start_time": "started",
         "metrics.macro_f1": "macro-F1",
         "metrics.none_fpr": "no-label FPR",
         "metrics.cv_macro_f1_mean": "CV macro-F1",
         "tags.promotion.decision": "promotion",
     }
-    for title in columns.values():
-        table.add_column(title)
+    for key, title in columns.items():
+        table.add_column(title, no_wrap=key in {"run_id", "start_time"})
     for _, row in frame.iterrows():
         cells = []
         for key in columns:
@@ -300,7 +299,7 @@ def runs(
             elif isinstance(value, float):
                 cells.append(f"{value:.3f}")
             elif key == "start_time":
-                cells.append(str(value)[:19])
+                cells.append(str(value)[5:16])
             elif key == "run_id":
                 cells.append(str(value)[:8])
             else:

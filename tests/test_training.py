@@ -1,0 +1,238 @@
+"""Training runs into a temporary MLflow store: tracking, registry, promotion gate, CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from classifier import ModelConfig
+from tests.conftest import TINY_CORPUS
+from training import tracking
+from training.cli import app
+from training.config import TrainConfig
+from training.data import DataValidationError
+from training.lifecycle import ensure_champion, evaluate_model, promote, resolve_model
+from training.train import TrainOutcome, train
+
+pytestmark = pytest.mark.slow
+
+
+SEED_CORPUS = Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
+SUBSET = 6  # every 6th seed passage: enough to learn well, quick to fit
+
+
+def _write_corpus(path: Path) -> Path:
+    lines = SEED_CORPUS.read_text(encoding="utf-8").splitlines()[::SUBSET]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _size(config: TrainConfig) -> int:
+    return len(config.data[0].read_text(encoding="utf-8").splitlines())
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def config(store: Path) -> TrainConfig:
+    return TrainConfig(
+        data=(_write_corpus(store / "corpus.jsonl"),),
+        experiment="test",
+        model=ModelConfig(cv_folds=3),
+        tracking_uri=f"sqlite:///{store / 'mlflow.db'}",
+        test_size=0.25,
+    )
+
+
+@pytest.fixture(scope="module")
+def first(config: TrainConfig) -> TrainOutcome:
+    return train(config)
+
+
+def test_run_records_everything(first: TrainOutcome, config: TrainConfig) -> None:
+    tracking.configure(config.tracking_uri)
+    run = mlflow.get_run(first.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["model.c"] == "10.0" and params["split.test_size"] == "0.25"
+    metrics = run.data.metrics
+    for key in (
+        "macro_f1",
+        "micro_f1",
+        "none_fpr",
+        "f1_sanctions",
+        "precision_diplomacy",
+        "recall_election_interference",
+        "cv_macro_f1_mean",
+        "cv_macro_f1_std",
+        "train_seconds",
+        "predict_passages_per_second",
+    ):
+        assert key in metrics, key
+    assert metrics["macro_f1"] == pytest.approx(first.evaluation.macro_f1)
+    tags = run.data.tags
+    assert tags["data_digest"] and tags["git_commit"]
+    assert tags["promotion.decision"] == "promoted"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id, "reports")}
+    assert {
+        "reports/confusion_matrices.png",
+        "reports/precision_recall.png",
+        "reports/f1_per_label.png",
+        "reports/misclassified.csv",
+        "reports/model_card.md",
+    } <= artifacts
+    contexts = {i.tags[0].value for i in run.inputs.dataset_inputs}
+    assert contexts == {"training", "evaluation"}
+    sizes = {json.loads(i.dataset.profile)["num_rows"] for i in run.inputs.dataset_inputs}
+    held_out = first.evaluation.size
+    assert sizes == {_size(config) - held_out, held_out}
+    assert abs(held_out - 0.25 * _size(config)) <= 3
+
+
+def test_version_registered_and_aliased(first: TrainOutcome, config: TrainConfig) -> None:
+    tracking.configure(config.tracking_uri)
+    assert first.model is not None and first.decision is not None
+    assert first.decision.promoted and first.decision.reason == "no champion yet"
+    champion = tracking.get_alias(config.model_name)
+    assert champion == first.model
+
+
+def test_pyfunc_model_predicts_labels(first: TrainOutcome, config: TrainConfig) -> None:
+    tracking.configure(config.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{config.model_name}@champion")
+    frame = model.predict(pd.DataFrame({"text": ["فرضت الخزانة عقوبات على مصرف", "فاز الفريق"]}))
+    assert list(frame.columns[:2]) == ["labels", "primary"]
+    assert "sanctions" in list(frame.loc[0, "labels"])
+    assert 0.0 <= frame.loc[0, "score_sanctions"] <= 1.0
+    assert model.metadata.signature is not None
+
+
+def test_worse_model_does_not_take_alias(first: TrainOutcome, config: TrainConfig) -> None:
+    worse = replace(config, model=replace(config.model, c=1e-4, use_char=False))
+    outcome = train(worse)
+    assert outcome.model is not None and outcome.decision is not None
+    assert outcome.evaluation.macro_f1 < first.evaluation.macro_f1
+    assert not outcome.decision.promoted
+    assert "does not beat" in outcome.decision.reason
+    tracking.configure(config.tracking_uri)
+    assert tracking.get_alias(config.model_name) == first.model
+    run = mlflow.get_run(outcome.run_id)
+    assert run.data.tags["promotion.decision"] == "kept champion"
+
+
+def test_invalid_data_leaves_store_untouched(tmp_path: Path, config: TrainConfig) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1, "text": "نص", "labels": []}\n{broken\n', encoding="utf-8")
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with pytest.raises(DataValidationError, match=r"bad.jsonl:2: malformed JSON"):
+        train(replace(config, data=(bad,), tracking_uri=uri))
+    assert not (tmp_path / "fresh.db").exists()
+
+
+def test_manual_promotion_and_resolution(first: TrainOutcome, config: TrainConfig) -> None:
+    assert first.model is not None
+    ref = promote(first.model.version, config.model_name, config.tracking_uri)
+    assert ref == first.model
+    clf = resolve_model(None, config.model_name, config.tracking_uri)
+    assert clf.labels == ("diplomacy", "election_interference", "sanctions")
+    with pytest.raises(tracking.TrackingError, match="no version '99'"):
+        promote("99", config.model_name, config.tracking_uri)
+
+
+def test_ensure_champion_keeps_existing(first: TrainOutcome, config: TrainConfig) -> None:
+    tracking.configure(config.tracking_uri)
+    champion = tracking.get_alias(config.model_name)
+    assert ensure_champion(config) == champion
+
+
+def test_evaluate_logs_an_evaluation_run(first: TrainOutcome, config: TrainConfig) -> None:
+    ev = evaluate_model(list(config.data), None, config)
+    assert ev.size == _size(config)
+    frame = tracking.recent_runs(config.experiment, 50)
+    assert "evaluate" in set(frame["tags.kind"])
+
+
+def test_search_logs_nested_runs(config: TrainConfig) -> None:
+    from training.search import run_search
+    from training.data import load_dataset
+
+    ds = load_dataset(config.data)
+    grid = [replace(config.model, c=c) for c in (0.5, 5.0)]
+    tracking.configure(config.tracking_uri)
+    with tracking.start_run(config.experiment, "search-parent") as parent:
+        best = run_search(replace(config, n_jobs=2), ds, lambda _: None, grid)
+    assert best.c in (0.5, 5.0)
+    children = mlflow.search_runs(
+        experiment_names=[config.experiment],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert len(children) == 2
+    assert "metrics.cv_macro_f1" in children.columns
+
+
+def test_cli_commands(first: TrainOutcome, config: TrainConfig, tmp_path: Path) -> None:
+    runner = CliRunner()
+    uri = ["--tracking-uri", str(config.tracking_uri)]
+    result = runner.invoke(
+        app, ["predict", "فرضت الخزانة عقوبات على مصرف", "--model-name", config.model_name, *uri]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labels"] == ["sanctions"]
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(
+            json.dumps({"id": i, "text": t}, ensure_ascii=False)
+            for i, (t, _) in enumerate(TINY_CORPUS[:7])
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["predict", "--input", str(source), "--output", str(target), *uri])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == list(range(7))
+    assert all(
+        set(r["scores"]) == {"diplomacy", "election_interference", "sanctions"} for r in rows
+    )
+
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(config.data[0]),
+            "--json",
+            "--experiment",
+            config.experiment,
+            *uri,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["size"] == _size(config)
+
+    result = runner.invoke(app, ["runs", "--experiment", config.experiment, *uri])
+    assert result.exit_code == 0, result.output
+    assert first.run_id[:8] in result.stdout
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": ""}\n', encoding="utf-8")
+    result = runner.invoke(app, ["train", "--data", str(bad), *uri])
+    assert result.exit_code == 1
+    assert "bad.jsonl:1: field 'text' is empty" in result.stderr
+
+    result = runner.invoke(app, ["promote", "77", *uri])
+    assert result.exit_code == 1 and "no version '77'" in result.stderr
+
+    for command in ("train", "evaluate", "predict", "runs", "promote", "ui", "serve"):
+        assert runner.invoke(app, [command, "--help"]).exit_code == 0
