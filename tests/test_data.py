@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DataValidationError, load_dataset
 from tests.conftest import TINY_CORPUS
+from training.data import DataValidationError, load_dataset
 
 
 def _jsonl(path: Path, rows: list[object]) -> Path:

@@ -162,8 +162,8 @@ def test_evaluate_logs_an_evaluation_run(first: TrainOutcome, config: TrainConfi
 
 
 def test_search_logs_nested_runs(config: TrainConfig) -> None:
-    from training.search import run_search
     from training.data import load_dataset
+    from training.search import run_search
 
     ds = load_dataset(config.data)
     grid = [replace(config.model, c=c) for c in (0.5, 5.0)]
