@@ -1,0 +1,107 @@
+"""The served model's lifecycle: the first load at start-up, and reloads swapped in atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from classifier.errors import ModelLoadError
+from service import loader
+from service.errors import ReloadFailed
+from service.loader import LoadedModel
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[Settings], LoadedModel]
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """What a successful reload changed."""
+
+    previous: LoadedModel | None
+    current: LoadedModel
+
+
+class ModelHolder:
+    """Holds the one model reference that requests read.
+
+    Requests read :attr:`current` once (through a dependency) and keep that object for their whole
+    duration, so swapping the reference never changes the model under a running request. Loads
+    happen in a worker thread, off the event loop; reloads are serialised so two admins cannot
+    interleave them.
+
+    Args:
+        settings: Where to load the model from.
+        load: The loading function (:func:`service.loader.load` unless a test injects another).
+    """
+
+    def __init__(self, settings: Settings, load: Loader = loader.load) -> None:
+        self._settings = settings
+        self._load = load
+        self._current: LoadedModel | None = None
+        # Made on first use, inside the event loop that serves the app.
+        self._reload_lock: asyncio.Lock | None = None
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The model serving now, or None before the first successful load."""
+        return self._current
+
+    async def load_initial(self) -> None:
+        """Load the configured model at start-up.
+
+        A failure is logged and remembered (readiness reports it); with ``require_model`` set it
+        is raised instead, so the server refuses to start.
+
+        Raises:
+            ModelLoadError: The model cannot be loaded and ``settings.require_model`` is set.
+        """
+        try:
+            model = await run_in_threadpool(self._load, self._settings)
+        except ModelLoadError as exc:
+            self.last_error = str(exc)
+            if self._settings.require_model:
+                raise
+            logger.error("no model loaded, serving unready until a reload succeeds: %s", exc)
+            return
+        self._current = model
+        self.last_error = None
+        logger.info("serving model %s version %s", model.name, model.version)
+
+    async def reload(self) -> Swap:
+        """Load the configured model again (e.g. a new champion) and swap it in.
+
+        Returns:
+            The previous and the new model.
+
+        Raises:
+            ReloadFailed: Loading failed; the previous model keeps serving.
+        """
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            try:
+                model = await run_in_threadpool(self._load, self._settings)
+            except ModelLoadError as exc:
+                self.last_error = str(exc)
+                kept = self._current
+                serving = (
+                    f"still serving {kept.name} version {kept.version}"
+                    if kept is not None
+                    else "no model is loaded"
+                )
+                logger.error("reload failed (%s): %s", serving, exc)
+                raise ReloadFailed(f"reload failed, {serving}: {exc}") from exc
+            previous = self._current
+            # One reference assignment: atomic, so a request sees either model, never a mix.
+            self._current = model
+            self.last_error = None
+            logger.info("reloaded: now serving %s version %s", model.name, model.version)
+            return Swap(previous, model)

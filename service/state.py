@@ -1,0 +1,74 @@
+"""Per-app state (settings, the model holder, metrics) and the dependencies that hand it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from service.errors import ModelUnavailable
+from service.lifecycle import ModelHolder
+from service.loader import LoadedModel
+from service.metrics import ServiceMetrics
+from service.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """Everything one app instance owns; kept on ``app.state.service``."""
+
+    settings: Settings
+    holder: ModelHolder
+    metrics: ServiceMetrics
+
+
+def attach_state(app: FastAPI, state: ServiceState) -> None:
+    """Store the service state on an app.
+
+    Args:
+        app: The application.
+        state: Its state.
+    """
+    app.state.service = state
+
+
+def state_of(request: Request) -> ServiceState:
+    """The service state of the app serving ``request``.
+
+    Args:
+        request: The current request.
+
+    Returns:
+        The state stored by :func:`attach_state`.
+    """
+    state = request.app.state.service
+    assert isinstance(state, ServiceState)
+    return state
+
+
+def current_model(request: Request) -> LoadedModel:
+    """The model serving now, read once per request.
+
+    The request keeps this object until it finishes, so a reload during the request does not
+    affect it.
+
+    Args:
+        request: The current request.
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        ModelUnavailable: No model is loaded (503).
+    """
+    holder = state_of(request).holder
+    model = holder.current
+    if model is None:
+        reason = holder.last_error or "the model has not been loaded yet"
+        raise ModelUnavailable(f"no model is loaded: {reason}")
+    return model
+
+
+State = Annotated[ServiceState, Depends(state_of)]
+CurrentModel = Annotated[LoadedModel, Depends(current_model)]
