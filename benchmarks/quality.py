@@ -20,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.peers import FastTextPeer, KeywordPeer  # noqa: E402
 from classifier import ModelConfig, NarrativeClassifier  # noqa: E402
 from training.evaluation import Evaluation, evaluate  # noqa: E402
 
@@ -51,14 +52,13 @@ def report(name: str, ev: Evaluation, seconds: float) -> dict[str, Any]:
     }
 
 
-def run_ours(
-    train: tuple[list[str], list[list[str]]],
-    dev: tuple[list[str], list[list[str]]],
-    config: ModelConfig,
+def run(
+    model: Any, train: tuple[list[str], list[list[str]]], dev: tuple[list[str], list[list[str]]]
 ) -> tuple[Evaluation, float]:
+    """Fit on the training passages, evaluate on dev; return the evaluation and seconds taken."""
     started = time.perf_counter()
-    clf = NarrativeClassifier(config).fit(*train)
-    ev = evaluate(clf, dev[0], dev[1]).evaluation
+    model.fit(*train)
+    ev = evaluate(model, dev[0], dev[1]).evaluation
     return ev, time.perf_counter() - started
 
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=Path, default=DEFAULT_DEV)
     parser.add_argument("--train", type=Path, default=DEFAULT_TRAIN)
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    parser.add_argument("--no-fasttext", action="store_true", help="skip the fastText peer")
     args = parser.parse_args(argv)
     if not args.dev.is_file():
         print(f"skipped: no evaluation set at {args.dev}")
@@ -75,8 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train: {args.train} ({len(train[0])} passages); dev: {args.dev} ({len(dev[0])})")
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     results = []
-    ev, seconds = run_ours(train, dev, ModelConfig())
-    results.append(report("ours: word+char TF-IDF, logistic regression", ev, seconds))
+    contenders: list[tuple[str, Any]] = [
+        ("ours: word+char TF-IDF, logistic regression", NarrativeClassifier(ModelConfig())),
+        ("fastText supervised (ova, word bigrams, subwords)", FastTextPeer()),
+        ("keyword rules", KeywordPeer()),
+    ]
+    if args.no_fasttext:
+        contenders = [c for c in contenders if not c[0].startswith("fastText")]
+    for name, model in contenders:
+        ev, seconds = run(model, train, dev)
+        results.append(report(name, ev, seconds))
+    ours = results[0]
+    print("\n== ratios (ours minus peer, macro-F1 points)")
+    for peer in results[1:]:
+        print(f"{peer['name']:52} {100 * (ours['macro_f1'] - peer['macro_f1']):+.1f} points")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 
 from camel_tools.tokenizers.word import simple_word_tokenize
 from camel_tools.utils.dediac import dediac_ar
@@ -136,6 +137,34 @@ def normalize(text: str) -> str:
     return text
 
 
+# Every step after strip_format_chars maps a whitespace-free chunk to text that depends on that
+# chunk alone, so a text's normalisation is its chunks' normalisations joined by spaces. Chunks
+# (words) repeat across documents, which makes a per-chunk cache pay off; a test pins the
+# equality with normalize() on the seed corpus and on odd input.
+_WORD_STEPS = STEPS[1:]
+_CACHE_WORDS = 200_000
+
+
+@lru_cache(maxsize=_CACHE_WORDS)
+def _normalize_chunk(chunk: str) -> str:
+    for step in _WORD_STEPS:
+        chunk = step(chunk)
+    return chunk
+
+
+def normalize_cached(text: str) -> str:
+    """Same result as :func:`normalize`, computed word by word with a cache (faster in bulk).
+
+    Args:
+        text: Raw text.
+
+    Returns:
+        ``normalize(text)``.
+    """
+    chunks = [_normalize_chunk(c) for c in strip_format_chars(text).split()]
+    return collapse_whitespace(" ".join(c for c in chunks if c))
+
+
 def normalize_many(texts: Iterable[str]) -> list[str]:
     """Normalise a batch of texts (the first step of the persisted pipeline).
 
@@ -145,16 +174,23 @@ def normalize_many(texts: Iterable[str]) -> list[str]:
     Returns:
         The normalised texts, in order.
     """
-    return [normalize(t) for t in texts]
+    return [normalize_cached(t) for t in texts]
 
 
 def _is_word(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
 
+@lru_cache(maxsize=_CACHE_WORDS)
+def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+    return tuple(tok for tok in simple_word_tokenize(chunk) if _is_word(tok))
+
+
 def tokenize(text: str) -> list[str]:
     """Split normalised text into word tokens with camel-tools' word tokenizer.
 
+    camel-tools splits on white space first and then separates punctuation inside each chunk,
+    so tokenising chunk by chunk (cached, since words repeat) gives exactly its result.
     Punctuation tokens are dropped: they carry no narrative and would only add noise features.
 
     Args:
@@ -163,7 +199,10 @@ def tokenize(text: str) -> list[str]:
     Returns:
         The word tokens in order.
     """
-    return [tok for tok in simple_word_tokenize(text) if _is_word(tok)]
+    tokens: list[str] = []
+    for chunk in text.split():
+        tokens.extend(_chunk_tokens(chunk))
+    return tokens
 
 
 def arabic_ratio(text: str) -> float:

@@ -1,0 +1,225 @@
+"""The same registered model served by `narratives serve` and by `mlflow models serve`.
+
+Usage:
+    uv run python benchmarks/service.py [--requests N] [--concurrency C] [--workdir DIR]
+
+Both servers run on loopback with one worker each; one load generator process
+(benchmarks/loadgen.py) drives each in turn with the same real passages at the same concurrency:
+single-passage requests, then 64-passage batches. Prints requests/s, passages/s, p50/p95/p99 and
+the ratio ours/MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT.parent / "shared" / "data" / "dev.jsonl"
+SEEDS = ROOT / "seeds" / "corpus.jsonl"
+BATCH = 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def load(
+    url: str,
+    bodies: list[dict[str, object]],
+    per_request: int,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, float]:
+    path = workdir / f"bodies-{abs(hash(url)) % 10_000}-{per_request}.json"
+    path.write_text(json.dumps(bodies, ensure_ascii=False), encoding="utf-8")
+    requests = args.requests if per_request == 1 else max(args.requests // 8, 20)
+    # warm-up: the first requests pay for lazy imports and caches on both servers alike
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loadgen.py"),
+            url,
+            str(path),
+            "--concurrency",
+            "2",
+            "--requests",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loadgen.py"),
+            url,
+            str(path),
+            "--concurrency",
+            str(args.concurrency),
+            "--requests",
+            str(requests),
+            "--passages-per-request",
+            str(per_request),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=SEEDS, help="training data for the model")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="narratives-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        "NARRATIVES_CACHE_DIR": str(workdir / "cache"),
+    }
+    texts_path = DEV if DEV.is_file() else SEEDS
+    texts = [
+        json.loads(x)["text"] for x in texts_path.read_text(encoding="utf-8").splitlines() if x
+    ]
+    print(f"passages: {texts_path} ({len(texts)}); store: {store}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; concurrency {args.concurrency},"
+        f" one worker per server"
+    )
+
+    subprocess.run(
+        [sys.executable, "-m", "training.cli", "train", "--data", str(args.data), "--force"],
+        cwd=workdir,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=True,
+        capture_output=True,
+    )
+    ours_port, mlflow_port = free_port(), free_port()
+    servers = {
+        "ours": subprocess.Popen(
+            [sys.executable, "-m", "training.cli", "serve", "--port", str(ours_port)],
+            cwd=workdir,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        "mlflow": subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                "models:/narrative-classifier@champion",
+                "--env-manager",
+                "local",
+                "--port",
+                str(mlflow_port),
+                "--host",
+                "127.0.0.1",
+                "--workers",
+                "1",
+            ],
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    }
+    try:
+        ready = {
+            "ours": wait_ready(f"http://127.0.0.1:{ours_port}/readyz", servers["ours"]),
+            "mlflow": wait_ready(f"http://127.0.0.1:{mlflow_port}/ping", servers["mlflow"]),
+        }
+        print(f"ready after: ours {ready['ours']:.1f}s, mlflow {ready['mlflow']:.1f}s")
+        scenarios = {
+            "single passage": [[t] for t in texts],
+            f"{BATCH}-passage batch": [
+                texts[i : i + BATCH] for i in range(0, len(texts) - BATCH + 1, BATCH)
+            ],
+        }
+        results: dict[str, dict[str, dict[str, float]]] = {}
+        for scenario, groups in scenarios.items():
+            per = len(groups[0])
+            ours_bodies = [{"text": g[0]} if per == 1 else {"texts": g} for g in groups]
+            mlflow_bodies = [{"dataframe_records": [{"text": t} for t in g]} for g in groups]
+            results[scenario] = {
+                "ours": load(
+                    f"http://127.0.0.1:{ours_port}/v1/classify", ours_bodies, per, args, workdir
+                ),
+                "mlflow": load(
+                    f"http://127.0.0.1:{mlflow_port}/invocations", mlflow_bodies, per, args, workdir
+                ),
+            }
+    finally:
+        for proc in servers.values():
+            stop(proc)
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print(
+        f"\n{'scenario':22} {'server':7} {'req/s':>8} {'passages/s':>11} {'p50 ms':>8} {'p95 ms':>8}"
+        f" {'p99 ms':>8} {'failed':>7}"
+    )
+    for scenario, pair in results.items():
+        for name, r in pair.items():
+            print(
+                f"{scenario:22} {name:7} {r['rps']:8.1f} {r['passages_per_s']:11.1f} {r['p50_ms']:8.1f}"
+                f" {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['failures']:7d}"
+            )
+        o, m = pair["ours"], pair["mlflow"]
+        print(
+            f"{'':22} ratio ours/mlflow: throughput {o['rps'] / m['rps']:.2f}x,"
+            f" p99 {o['p99_ms'] / m['p99_ms']:.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
