@@ -27,7 +27,8 @@ def main() -> int:
     parser.add_argument("--passages-per-request", type=int, default=1)
     args = parser.parse_args()
     url = urlsplit(args.url)
-    bodies = [json.dumps(b).encode() for b in json.load(open(args.bodies, encoding="utf-8"))]
+    with open(args.bodies, encoding="utf-8") as fh:
+        bodies = [json.dumps(b).encode() for b in json.load(fh)]
     counter = itertools.count()
     latencies: list[float] = []
     failures = [0]

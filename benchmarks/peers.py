@@ -122,7 +122,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 
 
 class KeywordPeer:
-    """Keyword rules: a label fires when any of its cue phrases occurs (no learning, no threshold)."""
+    """Keyword rules: a label fires when any of its cue phrases occurs (nothing learned)."""
 
     def __init__(self) -> None:
         self.patterns = {lb: re.compile("|".join(ps)) for lb, ps in KEYWORDS.items()}

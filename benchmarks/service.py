@@ -204,13 +204,15 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print(
-        f"\n{'scenario':22} {'server':7} {'req/s':>8} {'passages/s':>11} {'p50 ms':>8} {'p95 ms':>8}"
+        f"\n{'scenario':22} {'server':7} {'req/s':>8} {'passages/s':>11} {'p50 ms':>8}"
+        f" {'p95 ms':>8}"
         f" {'p99 ms':>8} {'failed':>7}"
     )
     for scenario, pair in results.items():
         for name, r in pair.items():
             print(
-                f"{scenario:22} {name:7} {r['rps']:8.1f} {r['passages_per_s']:11.1f} {r['p50_ms']:8.1f}"
+                f"{scenario:22} {name:7} {r['rps']:8.1f} {r['passages_per_s']:11.1f}"
+                f" {r['p50_ms']:8.1f}"
                 f" {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['failures']:7d}"
             )
         o, m = pair["ours"], pair["mlflow"]

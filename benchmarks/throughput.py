@@ -1,4 +1,4 @@
-"""In-process prediction throughput on one core: our pipeline, the straightforward pipeline, fastText.
+"""In-process prediction throughput on one core: ours, the straightforward pipeline, fastText.
 
 Usage:
     uv run python benchmarks/throughput.py [--passages PATH] [--repeats N] [--limit N]
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'fastText predict (pre-tokenised lines)':44} {ft_raw:11.0f}")
         print(f"{'fastText predict (with the same normalising)':44} {ft_full:11.0f}")
         print(
-            f"ratio ours/fastText: {ours / ft_raw:.2f} (raw), {ours / ft_full:.2f} (same preprocessing)"
+            f"ratio ours/fastText: {ours / ft_raw:.2f} (raw),"
+            f" {ours / ft_full:.2f} (same preprocessing)"
         )
     return 0
 
