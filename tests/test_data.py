@@ -22,7 +22,7 @@ def _good_rows() -> list[dict[str, object]]:
     return [{"id": f"t{i}", "text": t, "labels": ls} for i, (t, ls) in enumerate(TINY_CORPUS)]
 
 
-def _problems(paths: list[Path], **kw: int) -> list[str]:
+def _problems(paths: list[Path], **kw: object) -> list[str]:
     with pytest.raises(DataValidationError) as info:
         load_dataset(paths, **kw)
     return [str(p) for p in info.value.problems]
@@ -117,3 +117,31 @@ def test_several_files_and_duplicates_across_them(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     assert any("no such file" in p for p in _problems([tmp_path / "nope.jsonl"]))
+
+
+def test_unknown_label_named_with_line(tmp_path: Path) -> None:
+    rows = _good_rows()
+    rows[3]["labels"] = ["sanction"]  # a typo must not become a label of its own
+    path = _jsonl(tmp_path / "a.jsonl", rows)
+    known = {"diplomacy", "election_interference", "sanctions"}
+    problems = _problems([path], known_labels=known)
+    assert any(
+        p.startswith(f"{path}:4: unknown label 'sanction' (known: diplomacy,") for p in problems
+    )
+    assert len(load_dataset([_jsonl(tmp_path / "b.jsonl", _good_rows())], known_labels=known)) == 40
+
+
+@pytest.mark.slow
+def test_huge_file_reports_the_right_line(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    good = json.dumps({"text": "نص قصير عن الاقتصاد المحلي", "labels": []}, ensure_ascii=False)
+    labelled = json.dumps(
+        {"text": "فرضت عقوبات على مصرف", "labels": ["sanctions"]}, ensure_ascii=False
+    )
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(200_000):
+            fh.write((labelled if i % 10 == 0 else good) + "\n")
+            if i == 187_654:
+                fh.write('{"text": "نص", "labels": [}\n')
+    problems = _problems([path])
+    assert problems == [f"{path}:187656: malformed JSON: Expecting value at column 27"]

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from classifier import ClassifierError, ModelConfig
-from training.config import DEFAULT_DATA, DEFAULT_EXPERIMENT, TrainConfig
+from training.config import DEFAULT_DATA, DEFAULT_EXPERIMENT, DEFAULT_LABEL_DEFINITIONS, TrainConfig
 from training.data import DataValidationError
 
 app = typer.Typer(
@@ -99,6 +99,16 @@ def train(
     test_size: Annotated[float, typer.Option(help="Held-out share.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Split and fold seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel jobs (-1: all cores).")] = 1,
+    labels_file: Annotated[
+        Path,
+        typer.Option(
+            "--labels-file",
+            help="JSON of label definitions; labels outside it are errors. Ships with the model.",
+        ),
+    ] = DEFAULT_LABEL_DEFINITIONS,
+    any_labels: Annotated[
+        bool, typer.Option("--any-labels", help="Accept labels not in --labels-file.")
+    ] = False,
     model_name: ModelNameOpt = "narrative-classifier",
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -125,6 +135,7 @@ def train(
         search=search,
         tracking_uri=tracking_uri,
         n_jobs=jobs,
+        label_definitions=None if any_labels else labels_file,
     )
     from training.train import train as run_training
 

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,13 +212,17 @@ def digest_records(records: Sequence[Record]) -> str:
 
 
 def load_dataset(
-    paths: Sequence[str | Path], min_label_count: int = DEFAULT_MIN_LABEL_COUNT
+    paths: Sequence[str | Path],
+    min_label_count: int = DEFAULT_MIN_LABEL_COUNT,
+    known_labels: Collection[str] | None = None,
 ) -> Dataset:
     """Read one or more JSONL/CSV files and validate all of them together.
 
     Args:
         paths: Files to read; ``.csv`` files are CSV, anything else JSON Lines.
         min_label_count: Fewest passages a label must have to be learnable.
+        known_labels: When given, any other label is an error (a typo would otherwise become a
+            new label of its own).
 
     Returns:
         The validated data set.
@@ -235,6 +239,16 @@ def load_dataset(
             continue
         reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
         records.extend(reader(path, problems))
+    if known_labels is not None:
+        known = sorted(known_labels)
+        for r in records:
+            for label in r.labels:
+                if label not in known_labels:
+                    problems.append(
+                        Problem(
+                            r.path, r.line, f"unknown label {label!r} (known: {', '.join(known)})"
+                        )
+                    )
     seen: dict[str, Record] = {}
     for r in records:
         if r.id in seen:

@@ -214,7 +214,27 @@ def log_model(
     output = NarrativePyfunc()
     output.classifier = clf
     signature = infer_signature(example, output.predict(None, example))  # type: ignore[arg-type]
-    info = mlflow.pyfunc.log_model(
+    # MLflow warns that python_model is cloudpickled and that pip's version is unknown; the class
+    # is pickled by reference and the classifier inside is checksum-verified, so keep output calm.
+    pyfunc_logger = logging.getLogger("mlflow")
+    level = pyfunc_logger.level
+    pyfunc_logger.setLevel(logging.ERROR)
+    try:
+        info = _log_pyfunc(model_dir, signature, example, register_as)
+    finally:
+        pyfunc_logger.setLevel(level)
+    if register_as is None:
+        return None
+    active = mlflow.active_run()
+    return ModelRef(
+        register_as, str(info.registered_model_version), active.info.run_id if active else None
+    )
+
+
+def _log_pyfunc(
+    model_dir: Path, signature: Any, example: pd.DataFrame, register_as: str | None
+) -> Any:
+    return mlflow.pyfunc.log_model(
         name="model",
         python_model=NarrativePyfunc(),
         artifacts={CLASSIFIER_ARTIFACT: str(model_dir)},
@@ -222,12 +242,6 @@ def log_model(
         input_example=example,
         pip_requirements=_pip_requirements(),
         registered_model_name=register_as,
-    )
-    if register_as is None:
-        return None
-    active = mlflow.active_run()
-    return ModelRef(
-        register_as, str(info.registered_model_version), active.info.run_id if active else None
     )
 
 

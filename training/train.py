@@ -17,7 +17,7 @@ from classifier import NarrativeClassifier, save_model
 from classifier.stratify import stratified_holdout
 from training import reports, tracking
 from training.config import PROJECT_ROOT, TrainConfig
-from training.data import Dataset, digest_records, load_dataset
+from training.data import Dataset, DataValidationError, Problem, digest_records, load_dataset
 from training.evaluation import Evaluation, Scored, binarize, evaluate, score_arrays
 
 Progress = Callable[[str], None]
@@ -67,11 +67,24 @@ def git_commit() -> str:
 
 
 def load_label_definitions(path: Path | None) -> dict[str, str]:
-    """Read ``{label: definition}`` from JSON; missing file means no definitions."""
-    if path is None or not path.is_file():
+    """Read ``{label: definition}`` from JSON (None: no definitions, any label accepted).
+
+    Raises:
+        DataValidationError: The file is missing or not a JSON object of strings.
+    """
+    if path is None:
         return {}
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v) for k, v in raw.items()}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataValidationError(
+            [Problem(str(path), 0, f"{path}: cannot read label definitions: {exc}")]
+        ) from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise DataValidationError(
+            [Problem(str(path), 0, f"{path}: label definitions must map each label to a string")]
+        )
+    return {str(k): v for k, v in raw.items()}
 
 
 def cv_spread(clf: NarrativeClassifier, y: np.ndarray) -> tuple[float, float]:
@@ -160,13 +173,13 @@ def train(config: TrainConfig, progress: Progress = _noop) -> TrainOutcome:
         DataValidationError: The data are invalid (nothing is logged).
     """
     progress("validating data")
-    dataset = load_dataset(config.data, config.min_label_count)
+    definitions = load_label_definitions(config.label_definitions)
+    dataset = load_dataset(config.data, config.min_label_count, definitions or None)
     labels = dataset.labels
     y_all = binarize(dataset.label_sets, labels)
     train_idx, test_idx = stratified_holdout(y_all, config.test_size, config.seed)
     train_ds = _subset(dataset, train_idx, "train")
     holdout = _subset(dataset, test_idx, "holdout")
-    definitions = load_label_definitions(config.label_definitions)
 
     tracking.configure(config.tracking_uri)
     tags = {"git_commit": git_commit(), "data_digest": dataset.digest, "kind": "train"}
