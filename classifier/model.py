@@ -85,14 +85,18 @@ class DocumentResult:
 
 
 def tune_thresholds(
-    y_true: NDArray[np.int_], scores: NDArray[np.floating], labels: Sequence[str]
+    y_true: NDArray[np.int_],
+    scores: NDArray[np.floating],
+    labels: Sequence[str],
+    beta: float = 1.0,
 ) -> dict[str, float]:
-    """Choose, per label, the score threshold that maximises F1.
+    """Choose, per label, the score threshold that maximises F-beta (F1 by default).
 
     Args:
         y_true: Binary indicator matrix of true labels.
         scores: Scores of the same shape, ideally out-of-fold.
         labels: Label names, one per column.
+        beta: Below 1 favours precision, above 1 recall.
 
     Returns:
         A threshold per label, within :data:`THRESHOLD_BOUNDS` (0.5 when a label has no positives).
@@ -104,8 +108,9 @@ def tune_thresholds(
             thresholds[label] = 0.5
             continue
         precision, recall, cuts = precision_recall_curve(y_true[:, j], scores[:, j])
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        best = int(np.argmax(f1[:-1]))
+        b2 = beta * beta
+        fbeta = (1 + b2) * precision * recall / np.maximum(b2 * precision + recall, 1e-12)
+        best = int(np.argmax(fbeta[:-1]))
         # Midway down to the next lower score keeps the boundary example and leaves a margin,
         # which generalises better than the exact boundary score.
         cut = float(cuts[best])
@@ -223,7 +228,9 @@ class NarrativeClassifier:
         self.oof_scores = cross_val_predict(
             build_pipeline(self.config), texts, y, cv=cv, method="predict_proba", n_jobs=n_jobs
         )
-        self.thresholds = tune_thresholds(y, self.oof_scores, self.labels)
+        self.thresholds = tune_thresholds(
+            y, self.oof_scores, self.labels, self.config.threshold_beta
+        )
         self.pipeline = build_pipeline(self.config).fit(texts, y)
         return self
 

@@ -37,6 +37,8 @@ class ModelConfig:
         min_df: Minimum document frequency of a feature.
         max_features: Cap on each vectoriser's vocabulary (None for no cap).
         cv_folds: Folds of the cross-validation that picks per-label thresholds.
+        threshold_beta: Thresholds maximise F-beta on cross-validated scores; below 1 favours
+            precision (useful when training text is cleaner than the text served).
         seed: Seed for the folds and the solver.
     """
 
@@ -50,6 +52,7 @@ class ModelConfig:
     min_df: int = 1
     max_features: int | None = 200_000
     cv_folds: int = 5
+    threshold_beta: float = 1.0
     seed: int = 0
 
 
