@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from service.limits import BodyLimitMiddleware
 from service.loader import load
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.page import mount_page
+from service.schemas import document_limits
 from service.settings import Settings
 from service.state import ServiceState, attach_state
 
@@ -64,6 +66,18 @@ def create_app(settings: Settings | None = None, *, loader: Loader = load) -> Fa
         lifespan=lifespan,
     )
     attach_state(app, ServiceState(settings=settings, holder=holder, metrics=metrics))
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI builds the document once and caches it on the app (the same dict it returns):
+        # the limits are written into it then.
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate_openapi()
+            document_limits(schema, settings.max_texts, settings.max_chars)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     register_error_handlers(app)
     app.include_router(api.router)
     app.include_router(ops.router)

@@ -73,10 +73,22 @@ class ModelHolder:
             return
         self._current = model
         self.last_error = None
-        logger.info("serving model %s version %s", model.name, model.version)
+        if model.degraded:
+            logger.warning(
+                "serving model %s version %s, degraded: %s",
+                model.name,
+                model.version,
+                model.degraded_reason,
+            )
+        else:
+            logger.info("serving model %s version %s", model.name, model.version)
 
     async def reload(self) -> Swap:
         """Load the configured model again (e.g. a new champion) and swap it in.
+
+        A load that could only fall back to the last good local copy (the tracking store is
+        unreachable) counts as a failure when a model is already serving: the reload could not
+        find out what the settings name now. It is swapped in only when nothing is serving.
 
         Returns:
             The previous and the new model.
@@ -90,18 +102,24 @@ class ModelHolder:
             try:
                 model = await run_in_threadpool(self._load, self._settings)
             except ModelLoadError as exc:
-                self.last_error = str(exc)
-                kept = self._current
-                serving = (
-                    f"still serving {kept.name} version {kept.version}"
-                    if kept is not None
-                    else "no model is loaded"
-                )
-                logger.error("reload failed (%s): %s", serving, exc)
-                raise ReloadFailed(f"reload failed, {serving}: {exc}") from exc
+                raise self._failed(str(exc)) from exc
+            if model.degraded and self._current is not None:
+                raise self._failed(f"only a fallback could be loaded: {model.degraded_reason}")
             previous = self._current
             # One reference assignment: atomic, so a request sees either model, never a mix.
             self._current = model
             self.last_error = None
             logger.info("reloaded: now serving %s version %s", model.name, model.version)
             return Swap(previous, model)
+
+    def _failed(self, reason: str) -> ReloadFailed:
+        """Record and log a failed reload, and build the error saying what keeps serving."""
+        self.last_error = reason
+        kept = self._current
+        serving = (
+            f"still serving {kept.name} version {kept.version}"
+            if kept is not None
+            else "no model is loaded"
+        )
+        logger.error("reload failed (%s): %s", serving, reason)
+        return ReloadFailed(f"reload failed, {serving}: {reason}")

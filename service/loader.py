@@ -5,8 +5,9 @@ that talks to the registry: importing the service, and serving requests, never p
 
 Registry models are downloaded once into ``cache_dir/<name>/<version>/`` (a registered version
 never changes, so a cached copy stays valid while its run and registration time match) and the
-last copy that loaded successfully is recorded in ``cache_dir/<name>/last_good.json``, so that a
-later fallback for an unreachable tracking store only has to read that pointer.
+last copy that loaded successfully is recorded in ``cache_dir/<name>/last_good.json`` with its
+SHA-256. When the tracking store cannot be reached at start-up, that copy is served instead,
+marked as degraded, once its checksum has been verified (before anything is unpickled).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from classifier import Manifest, NarrativeClassifier, load_model
+from classifier.artifact import PIPELINE_FILE, sha256_file
 from classifier.errors import ModelLoadError
 from service.settings import Settings
 
@@ -41,6 +46,28 @@ _REGISTRY_URI_RE = re.compile(
     r"^models:/(?P<name>[^/@\s]+)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[0-9]+))$"
 )
 _UNSAFE_PATH_CHARS_RE = re.compile(r"[^A-Za-z0-9._-]")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# MLflow's own defaults retry a dead tracking server for minutes (7 retries, backoff factor 2,
+# 120 s timeout). Resolving the model is on the start-up path, so it fails fast instead, unless
+# the operator has set these variables.
+QUICK_FAIL_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+# MLflow error codes that mean the store answered: the name, alias or version does not exist.
+_ANSWERED_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+_ENV_LOCK = threading.Lock()
+
+Source = Literal["local", "registry", "cache"]
+SOURCE_LOCAL: Source = "local"
+SOURCE_REGISTRY: Source = "registry"
+SOURCE_CACHE: Source = "cache"
+
+
+class StoreUnreachable(ModelLoadError):
+    """The tracking store could not be reached or read (as opposed to answering "not found")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +83,9 @@ class LoadedModel:
         source_uri: The model URI it was loaded from (as configured).
         path: The local folder the artifact was read from.
         loaded_at: When this process loaded it.
+        source: ``"registry"`` (resolved in the registry), ``"local"`` (a configured folder) or
+            ``"cache"`` (the last good local copy, served because the store was unreachable).
+        degraded_reason: Why the model is not the one the settings ask for (None when it is).
     """
 
     classifier: NarrativeClassifier
@@ -66,6 +96,13 @@ class LoadedModel:
     source_uri: str
     path: Path
     loaded_at: datetime
+    source: Source = SOURCE_LOCAL
+    degraded_reason: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """Whether this is a fallback rather than the model the settings name."""
+        return self.degraded_reason is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +137,10 @@ def parse_registry_uri(uri: str) -> RegistryRef:
 def load(settings: Settings) -> LoadedModel:
     """Load the model named by ``settings.model_uri``.
 
+    For a registry model whose tracking store cannot be reached, the last good local copy is
+    loaded instead (its ``source`` is ``"cache"`` and it is ``degraded``), if one was recorded for
+    the same alias (or version) and its checksum still matches.
+
     Args:
         settings: Service settings (model URI, tracking URI, cache folder).
 
@@ -107,7 +148,8 @@ def load(settings: Settings) -> LoadedModel:
         The loaded, verified model.
 
     Raises:
-        ModelLoadError: The model cannot be found, downloaded, verified or unpickled.
+        ModelLoadError: The model cannot be found, downloaded, verified or unpickled (and, for
+            an unreachable store, no verified local copy can stand in).
     """
     uri = settings.model_uri.strip()
     if uri.startswith(REGISTRY_SCHEME):
@@ -197,30 +239,28 @@ def load_registered(
         source_uri: The URI as configured, kept on the result.
 
     Returns:
-        The loaded model with its registry version and run id.
+        The loaded model with its registry version and run id. When the store cannot be
+        reached, the last good local copy recorded for this alias (or version), verified
+        against its recorded checksum, marked ``degraded``.
 
     Raises:
-        ModelLoadError: The store is unreachable, the name, alias or version is unknown, the
-            download fails, or the artifact does not verify.
+        ModelLoadError: The name, alias or version is unknown, the artifact does not verify, or
+            the store is unreachable and no verified local copy can stand in.
     """
+    model_dir = cache_dir / _safe_dir_name(ref.name)
+    try:
+        return _load_from_registry(ref, tracking_uri, model_dir, source_uri)
+    except StoreUnreachable as exc:
+        return _load_last_good(ref, model_dir, source_uri, exc)
+
+
+def _load_from_registry(
+    ref: RegistryRef, tracking_uri: str, model_dir: Path, source_uri: str | None
+) -> LoadedModel:
     # Per-file download progress bars would flood a server's log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # Imported here so that mlflow (slow to import, large) stays off every other code path.
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     where = redact_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    try:
-        if ref.alias is not None:
-            model_version = client.get_model_version_by_alias(ref.name, ref.alias)
-        else:
-            model_version = client.get_model_version(ref.name, str(ref.version))
-    except (MlflowException, OSError) as exc:
-        wanted = f"@{ref.alias}" if ref.alias is not None else f"version {ref.version}"
-        raise ModelLoadError(
-            f"cannot resolve model {ref.name!r} {wanted} in {where}: {exc}"
-        ) from exc
+    model_version = _resolve(ref, tracking_uri, where)
     version = str(model_version.version)
     run_id = str(model_version.run_id) if model_version.run_id else None
     identity = {
@@ -229,7 +269,6 @@ def load_registered(
         "run_id": run_id,
         "created": int(model_version.creation_timestamp or 0),
     }
-    model_dir = cache_dir / _safe_dir_name(ref.name)
     folder = model_dir / version
     loaded: tuple[NarrativeClassifier, Manifest] | None = None
     if folder.is_dir() and not _same_version(folder, identity):
@@ -247,14 +286,17 @@ def load_registered(
     if loaded is None:
         try:
             _download(f"models:/{ref.name}/{version}", tracking_uri, model_dir, folder)
-        except (MlflowException, OSError) as exc:
-            raise ModelLoadError(
-                f"cannot download model {ref.name!r} version {version} from {where}: {exc}"
+        except ModelLoadError:
+            raise
+        # Artifact stores fail in store-specific ways; all of them mean "unreachable".
+        except Exception as exc:
+            raise StoreUnreachable(
+                f"cannot download model {ref.name!r} version {version} from {where}: {_brief(exc)}"
             ) from exc
         loaded = load_model(folder)
         _write_json(folder / REGISTRATION_FILE, identity)
     clf, manifest = loaded
-    _remember_last_good(model_dir, ref.name, version, run_id, manifest)
+    _remember_last_good(model_dir, ref, version, run_id, manifest)
     return LoadedModel(
         classifier=clf,
         manifest=manifest,
@@ -264,6 +306,158 @@ def load_registered(
         source_uri=source_uri or f"models:/{ref.name}/{version}",
         path=folder,
         loaded_at=datetime.now(UTC),
+        source=SOURCE_REGISTRY,
+    )
+
+
+def _resolve(ref: RegistryRef, tracking_uri: str, where: str) -> Any:
+    """Ask the registry which version ``ref`` names.
+
+    Raises:
+        ModelLoadError: The store answered that the name, alias or version does not exist.
+        StoreUnreachable: The store could not be reached or read.
+    """
+    # Imported here so that mlflow (slow to import, large) stays off every other code path.
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    wanted = f"@{ref.alias}" if ref.alias is not None else f"version {ref.version}"
+    what = f"model {ref.name!r} {wanted}"
+    missing = _missing_sqlite_file(tracking_uri)
+    if missing is not None:
+        # MLflow would create an empty store there and answer "not found" (after ~10 s of
+        # migrations): a store file that is gone is an unreachable store, and is left alone.
+        raise StoreUnreachable(
+            f"cannot resolve {what}: tracking store {where} is unreachable"
+            f" (the file {missing} does not exist)"
+        )
+    try:
+        with _quick_failing_http():
+            client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+            if ref.alias is not None:
+                return client.get_model_version_by_alias(ref.name, ref.alias)
+            return client.get_model_version(ref.name, str(ref.version))
+    except MlflowException as exc:
+        if exc.error_code in _ANSWERED_CODES:
+            raise ModelLoadError(f"cannot resolve {what} in {where}: {_brief(exc)}") from exc
+        raise StoreUnreachable(
+            f"cannot resolve {what}: tracking store {where} is unreachable: {_brief(exc)}"
+        ) from exc
+    except Exception as exc:  # SQLAlchemy, OS and HTTP errors: the store cannot be read
+        raise StoreUnreachable(
+            f"cannot resolve {what}: tracking store {where} is unreachable: {_brief(exc)}"
+        ) from exc
+
+
+def _missing_sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI when it does not exist, else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    # sqlite:////abs/path.db has the path "//abs/path.db", sqlite:///rel.db has "/rel.db".
+    raw = unquote(urlsplit(tracking_uri).path)[1:]
+    if not raw or raw == ":memory:":
+        return None
+    path = Path(raw)
+    return None if path.exists() else path
+
+
+@contextmanager
+def _quick_failing_http() -> Iterator[None]:
+    """Set MLflow's HTTP retry and timeout variables to fail fast, unless the operator set them.
+
+    MLflow reads them at request time; they are restored afterwards. The lock keeps two loads in
+    one process (several apps, as in tests) from restoring each other's values.
+    """
+    with _ENV_LOCK:
+        added = [name for name in QUICK_FAIL_HTTP_ENV if name not in os.environ]
+        for name in added:
+            os.environ[name] = QUICK_FAIL_HTTP_ENV[name]
+        try:
+            yield
+        finally:
+            for name in added:
+                os.environ.pop(name, None)
+
+
+def _brief(exc: BaseException) -> str:
+    """The first line of an error, kept short: store errors can quote whole SQL statements.
+
+    A long line keeps its start (what failed) and its end (the root cause, e.g. "Connection
+    refused", which HTTP errors put last).
+    """
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 300 else f"{text[:170]} ... {text[-120:]}"
+
+
+def _load_last_good(
+    ref: RegistryRef, model_dir: Path, source_uri: str | None, cause: StoreUnreachable
+) -> LoadedModel:
+    """Load the last good local copy recorded for ``ref``, verified against its recorded checksum.
+
+    The pipeline file's SHA-256 is compared with the one recorded in ``last_good.json`` *before*
+    :func:`classifier.load_model` (which checks it against the manifest, then unpickles), so a
+    copy whose pipeline and manifest were both replaced is refused without being unpickled.
+
+    Raises:
+        ModelLoadError: No copy was recorded for this alias (or version), or it does not verify;
+            the message gives both the store's error and the copy's.
+    """
+    pointer_path = model_dir / LAST_GOOD_FILE
+
+    def refuse(problem: str) -> ModelLoadError:
+        return ModelLoadError(f"{cause}; no local copy can stand in: {problem}")
+
+    try:
+        pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise refuse(f"{pointer_path} does not exist") from cause
+    except (OSError, ValueError) as exc:
+        raise refuse(f"{pointer_path} is unreadable: {exc}") from cause
+    if not isinstance(pointer, dict):
+        raise refuse(f"{pointer_path} is not a JSON object")
+    folder_name, expected = pointer.get("folder"), pointer.get("sha256")
+    wanted = ("alias", ref.alias) if ref.alias is not None else ("version", ref.version)
+    if pointer.get("name") != ref.name or pointer.get(wanted[0]) != wanted[1]:
+        raise refuse(f"the last good copy is not of {ref.name!r} {wanted[0]} {wanted[1]}")
+    # The folder must be a plain name inside the cache: the pointer is a file, not an authority.
+    if (
+        not isinstance(folder_name, str)
+        or folder_name in (".", "..")
+        or _safe_dir_name(folder_name) != folder_name
+    ):
+        raise refuse(f"{pointer_path} names an invalid folder")
+    if not isinstance(expected, str) or not _SHA256_RE.match(expected):
+        raise refuse(f"{pointer_path} records an invalid checksum")
+    folder = model_dir / folder_name
+    try:
+        actual = sha256_file(folder / PIPELINE_FILE)
+    except OSError as exc:
+        raise refuse(f"cannot read {folder / PIPELINE_FILE}: {exc}") from cause
+    if actual != expected:
+        raise refuse(f"{folder / PIPELINE_FILE} does not match the checksum recorded for it")
+    try:
+        clf, manifest = load_model(folder)
+    except ModelLoadError as exc:
+        raise refuse(str(exc)) from cause
+    version = str(pointer.get("version") or folder_name)
+    run_id = pointer.get("run_id")
+    recorded = pointer.get("recorded_at")
+    reason = f"{cause}; serving the last good local copy of {ref.name!r} version {version}" + (
+        f" (recorded {recorded})" if isinstance(recorded, str) else ""
+    )
+    logger.warning("degraded: %s", reason)
+    return LoadedModel(
+        classifier=clf,
+        manifest=manifest,
+        name=ref.name,
+        version=version,
+        run_id=run_id if isinstance(run_id, str) and run_id else None,
+        source_uri=source_uri or f"models:/{ref.name}/{version}",
+        path=folder,
+        loaded_at=datetime.now(UTC),
+        source=SOURCE_CACHE,
+        degraded_reason=reason,
     )
 
 
@@ -335,10 +529,13 @@ def _write_json(target: Path, data: dict[str, Any]) -> None:
 
 
 def _remember_last_good(
-    model_dir: Path, name: str, version: str, run_id: str | None, manifest: Manifest
+    model_dir: Path, ref: RegistryRef, version: str, run_id: str | None, manifest: Manifest
 ) -> None:
+    # The alias is recorded so that a fallback serves the last champion, not whatever version
+    # of the name was loaded last (a pinned version, another alias).
     pointer = {
-        "name": name,
+        "name": ref.name,
+        "alias": ref.alias,
         "version": version,
         "run_id": run_id,
         "folder": version,

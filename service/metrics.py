@@ -37,12 +37,19 @@ class _ModelInfoCollector(Collector):
         loaded = GaugeMetricFamily(
             "narratives_model_loaded", "1 when a model is loaded and requests can be served."
         )
+        degraded = GaugeMetricFamily(
+            "narratives_model_degraded",
+            "1 when the model serving is a fallback (the last good local copy), not the one the"
+            " settings name.",
+        )
         model = self._current()
         if model is not None:
             info.add_metric([model.name, model.version, model.run_id or ""], 1.0)
         loaded.add_metric([], 1.0 if model is not None else 0.0)
+        degraded.add_metric([], 1.0 if model is not None and model.degraded else 0.0)
         yield info
         yield loaded
+        yield degraded
 
 
 class ServiceMetrics:

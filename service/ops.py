@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service.schemas import ErrorResponse, HealthResponse, ReadyResponse, model_ref
+from service.schemas import ErrorResponse, HealthResponse, ReadyResponse, ready_response
 from service.state import CurrentModel, State
 
 router = APIRouter(tags=["operations"])
@@ -22,8 +22,12 @@ def healthz() -> HealthResponse:
     responses={503: {"model": ErrorResponse, "description": "No model is loaded (and why)."}},
 )
 def readyz(model: CurrentModel) -> ReadyResponse:
-    """Answer 200 when a model is loaded and can serve, 503 with the reason when not."""
-    return ReadyResponse(status="ready", model=model_ref(model))
+    """Answer 200 when a model is loaded and can serve, 503 with the reason when not.
+
+    A service serving the last good local copy because the tracking store was unreachable is
+    ready (it can answer) but says so: `degraded` is true and `reason` says why.
+    """
+    return ready_response(model)
 
 
 @router.get(

@@ -10,13 +10,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from classifier import DocumentResult, Evidence, PassageResult, Prediction
-from service.loader import LoadedModel
+from service.loader import LoadedModel, Source
 
 DEFAULT_EVIDENCE_TERMS = 5
 MAX_EVIDENCE_TERMS = 50
+# "Contains a character that is not white space", white space being exactly what Python's
+# str.isspace() (and so str.strip(), which the check below uses) treats as such. Spelled out
+# because \s differs between Python and the ECMA regexes JSON Schema tools use.
+NOT_BLANK_PATTERN = (
+    "[^\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 
 
 def _usable_text(text: str) -> str:
@@ -30,21 +37,60 @@ def _usable_text(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(_usable_text)]
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 5.0 as an integer; strict validation alone would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The pattern is documentation only: the validator gives the clearer error message.
+Text = Annotated[
+    str, AfterValidator(_usable_text), Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN})
+]
+_EXAMPLES = [
+    {"text": "فرضت واشنطن عقوبات جديدة على شركات شحن", "explain": True},
+    {"texts": ["أول نص", "نص ثان"]},
+]
+
+
+def _document_request(schema: dict[str, Any]) -> None:
+    """Make the JSON schema say what is accepted: exactly one of text, texts, never null.
+
+    The fields are plain optionals for validation (so errors name ``texts[3]``, not a union
+    branch); the documented schema drops their null option, which the validator refuses too.
+    """
+    for name in ("text", "texts"):
+        field = schema["properties"][name]
+        options = [option for option in field.pop("anyOf", []) if option.get("type") != "null"]
+        for option in options:
+            field.update(option)
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": ["text"]}, {"required": ["texts"]}]
+    schema["examples"] = _EXAMPLES
+
+
+def document_limits(openapi: dict[str, Any], max_texts: int, max_chars: int) -> None:
+    """Write the configured limits into an app's OpenAPI document.
+
+    Clients (and fuzzers) then see the limits the server enforces.
+
+    Args:
+        openapi: The OpenAPI document, changed in place.
+        max_texts: Most texts per request.
+        max_chars: Most characters per text.
+    """
+    fields = openapi["components"]["schemas"][ClassifyRequest.__name__]["properties"]
+    fields["text"]["maxLength"] = max_chars
+    fields["texts"]["maxItems"] = max_texts
+    fields["texts"]["items"]["maxLength"] = max_chars
 
 
 class ClassifyRequest(BaseModel):
     """Texts to classify and what to return about them. Give exactly one of ``text``, ``texts``."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"text": "فرضت واشنطن عقوبات جديدة على شركات شحن", "explain": True},
-                {"texts": ["أول نص", "نص ثان"]},
-            ]
-        },
-    )
+    # Strict: "yes" is not a boolean and "5" is not a number, as the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_document_request)
 
     text: Text | None = Field(
         default=None,
@@ -76,12 +122,20 @@ class ClassifyRequest(BaseModel):
             " the result's labels and scores."
         ),
     )
-    k: int = Field(
+    k: Annotated[int, BeforeValidator(_integral)] = Field(
         default=DEFAULT_EVIDENCE_TERMS,
         ge=1,
         le=MAX_EVIDENCE_TERMS,
         description="Most evidence terms per label when `explain` is true.",
     )
+
+    @field_validator("text", "texts", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for values sent (defaults are not validated): leaving a field out is fine.
+        if value is None:
+            raise ValueError("give a value or leave the field out; null is not accepted")
+        return value
 
 
 class ModelRef(BaseModel):
@@ -156,6 +210,15 @@ class LabelsResponse(BaseModel):
     labels: list[LabelInfo] = Field(description="Every label, in the model's order.")
 
 
+_SOURCE_DESCRIPTION = (
+    'Where the model came from: "registry" (resolved in the MLflow registry), "local" (a'
+    ' configured folder) or "cache" (the last good local copy, because the tracking store could'
+    " not be reached)."
+)
+_DEGRADED_DESCRIPTION = "True when the model serving is a fallback, not the one the settings name."
+_REASON_DESCRIPTION = "Why the service is degraded; null when it is not."
+
+
 class ModelInfo(BaseModel):
     """The serving model and how it was made."""
 
@@ -172,6 +235,9 @@ class ModelInfo(BaseModel):
         description="Evaluation metrics recorded with the model (empty when none)."
     )
     loaded_at: datetime = Field(description="When this server process loaded it.")
+    source: Source = Field(description=_SOURCE_DESCRIPTION)
+    degraded: bool = Field(description=_DEGRADED_DESCRIPTION)
+    reason: str | None = Field(description=_REASON_DESCRIPTION)
 
 
 class ReloadResponse(BaseModel):
@@ -193,6 +259,9 @@ class ReadyResponse(BaseModel):
 
     status: Literal["ready"] = Field(description='Always "ready".')
     model: ModelRef = Field(description="The model serving now.")
+    source: Source = Field(description=_SOURCE_DESCRIPTION)
+    degraded: bool = Field(description=_DEGRADED_DESCRIPTION)
+    reason: str | None = Field(description=_REASON_DESCRIPTION)
 
 
 class ErrorDetail(BaseModel):
@@ -248,6 +317,20 @@ def model_info(model: LoadedModel) -> ModelInfo:
         data_digest=_optional_str(metadata, "data_digest"),
         metrics=_finite_metrics(metadata.get("metrics")),
         loaded_at=model.loaded_at,
+        source=model.source,
+        degraded=model.degraded,
+        reason=model.degraded_reason,
+    )
+
+
+def ready_response(model: LoadedModel) -> ReadyResponse:
+    """The readiness answer for a loaded model, saying whether it is a fallback and why."""
+    return ReadyResponse(
+        status="ready",
+        model=model_ref(model),
+        source=model.source,
+        degraded=model.degraded,
+        reason=model.degraded_reason,
     )
 
 

@@ -3,13 +3,70 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import uvicorn
 
+from classifier.errors import ModelLoadError
 from service.app import create_app
+from service.lifecycle import Loader
+from service.loader import LoadedModel, load
 from service.settings import Settings
 
 FACTORY = "service.app:create_app"
+# The code uvicorn itself exits with when an application fails to start.
+EXIT_STARTUP_FAILED = 3
+
+
+class _Preloaded:
+    """A loader that hands out a model loaded before the server started, then loads normally.
+
+    Args:
+        model: The model loaded up front.
+        load: The loader for every later load (reloads).
+    """
+
+    def __init__(self, model: LoadedModel, load: Loader) -> None:
+        self._model: LoadedModel | None = model
+        self._load = load
+
+    def __call__(self, settings: Settings) -> LoadedModel:
+        """Return the preloaded model the first time, a fresh load after that."""
+        model, self._model = self._model, None
+        return model if model is not None else self._load(settings)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def preload(settings: Settings, loader: Loader = load) -> LoadedModel | None:
+    """Load the model before the server starts when the settings require one.
+
+    Failing here, before uvicorn binds the port, gives the operator one readable line and an
+    exit code rather than a traceback from inside the ASGI lifespan.
+
+    Args:
+        settings: Service settings.
+        loader: How to load the model.
+
+    Returns:
+        The model, or None when ``require_model`` is off (the app loads it, or starts unready).
+
+    Raises:
+        SystemExit: The model is required and cannot be loaded (code 3, the reason on stderr).
+    """
+    if not settings.require_model:
+        return None
+    try:
+        return loader(settings)
+    except ModelLoadError as exc:
+        print(
+            f"error: cannot start: {_one_line(str(exc))} (NARRATIVES_REQUIRE_MODEL is set)",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(EXIT_STARTUP_FAILED) from None
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -44,13 +101,23 @@ def run(settings: Settings | None = None) -> None:
     processes that each build their own app (and load their own model copy) from the
     environment, so the settings are passed to them as ``NARRATIVES_*`` variables.
 
+    With ``require_model`` set, the model is loaded (and verified) before the server starts:
+    when that fails, the process prints one line saying why and exits with code 3.
+
     Args:
         settings: Service settings; read from the environment if omitted.
+
+    Raises:
+        SystemExit: The model is required and cannot be loaded.
     """
     settings = settings if settings is not None else Settings()
+    model = preload(settings, load)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        loader: Loader = load if model is None else _Preloaded(model, load)
+        uvicorn.run(create_app(settings, loader=loader), host=settings.host, port=settings.port)
         return
+    # Each worker process loads its own copy; the load above only proved that it can be done.
+    del model
     os.environ.update(settings_env(settings))
     uvicorn.run(
         FACTORY, factory=True, host=settings.host, port=settings.port, workers=settings.workers

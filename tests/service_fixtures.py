@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import joblib
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from classifier import NarrativeClassifier, save_model
@@ -78,3 +84,66 @@ def classify(client: TestClient, texts: Sequence[str] | str, **options: Any) -> 
     response = client.post("/v1/classify", json=body)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def all_labels_variant(clf: NarrativeClassifier) -> NarrativeClassifier:
+    """The same pipeline with every threshold at 0: it assigns every label to every text.
+
+    Two model versions that answer differently show which one produced a response.
+    """
+    assert clf.pipeline is not None
+    thresholds = dict.fromkeys(clf.labels, 0.0)
+    return NarrativeClassifier.from_pipeline(clf.pipeline, clf.labels, thresholds, clf.config)
+
+
+@contextmanager
+def serving(app: FastAPI, timeout: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn server on 127.0.0.1 (a free port) in a thread.
+
+    uvicorn's loggers are left unconfigured (``log_config=None``), so its access and error logs
+    reach the root logger, where ``caplog`` sees them.
+
+    Yields:
+        The base URL.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    # uvicorn offers no event to wait on; `started` flips once the lifespan ran and it listens.
+    while not server.started:
+        assert thread.is_alive(), "the server stopped during start-up"
+        assert time.monotonic() < deadline, f"the server did not start within {timeout}s"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+
+
+class _WritesMarker:
+    """Unpickling this calls ``Path.touch(marker)``: proof that a pickle was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def write_marker_pickle(target: Path, marker: Path) -> None:
+    """Write a joblib file at ``target`` whose loading would create the file ``marker``."""
+    joblib.dump(_WritesMarker(marker), target)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (closed right after it was found)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -162,6 +162,9 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.json() == {
         "status": "ready",
         "model": {"name": "tiny", "version": "local", "run_id": "run-1"},
+        "source": "local",
+        "degraded": False,
+        "reason": None,
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,57 +18,26 @@ from tests.service_fixtures import (
     running_client,
     save_test_model,
 )
+from tests.service_registry import NAME, Registry
 
-mlflow = pytest.importorskip("mlflow")
-
-NAME = "narrative-classifier"
 TEXT = "فرضت واشنطن عقوبات جديدة على شركات شحن"
-
-
-class _Pyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """Stands in for training's pyfunc: the service only reads its artifacts."""
-
-    def predict(self, context: Any, model_input: list[Any], params: Any = None) -> list[Any]:
-        return model_input
-
-
-def _register(folder: Path, tracking_uri: str, experiment_id: str) -> tuple[str, str]:
-    """Log ``folder`` as a pyfunc with artifacts={"classifier": folder}; return (version, run)."""
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=_Pyfunc(),
-            artifacts={"classifier": str(folder)},
-            pip_requirements=["scikit-learn"],
-            registered_model_name=NAME,
-        )
-    version = str(info.registered_model_version)
-    mlflow.MlflowClient(tracking_uri).set_registered_model_alias(NAME, "champion", version)
-    return version, run.info.run_id
 
 
 @pytest.mark.slow
 def test_the_champion_is_served_from_the_registry_and_reloaded_when_it_moves(
     tiny_model: NarrativeClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # The environment variable (not mlflow.set_tracking_uri) keeps mlflow's global state clean
-    # for other tests; the service itself is given the URI explicitly.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    registry = Registry.create(tmp_path, monkeypatch)
+    tracking_uri, client = registry.tracking_uri, registry.client
     missing = make_settings(
         "models:/nobody@champion", tmp_path / "cache", tracking_uri=tracking_uri
     )
     with pytest.raises(ModelLoadError, match="cannot resolve model 'nobody' @champion"):
         load(missing)
 
-    client = mlflow.MlflowClient(tracking_uri)
-    experiment_id = client.create_experiment(
-        "service-test", artifact_location=(tmp_path / "artifacts").as_uri()
-    )
     # Training's layout: the saved folder is named after the artifact key, "classifier".
     first = save_test_model(tiny_model, tmp_path / "v1" / "classifier")
-    v1, run1 = _register(first, tracking_uri, experiment_id)
+    v1, run1 = registry.register(first)
 
     cache = tmp_path / "cache"
     settings = make_settings(
@@ -93,7 +61,7 @@ def test_the_champion_is_served_from_the_registry_and_reloaded_when_it_moves(
         # A new champion: reload picks it up and swaps it in. Its folder has another name, so
         # MLflow stores it as artifacts/m2: the loader follows the MLmodel file to find it.
         second = save_test_model(tiny_model, tmp_path / "m2", run_id="x")
-        v2, run2 = _register(second, tracking_uri, experiment_id)
+        v2, run2 = registry.register(second)
         assert v2 != v1
         response = api.post("/v1/model/reload", headers=bearer(ADMIN_KEY))
         assert response.status_code == 200, response.text
