@@ -7,6 +7,7 @@ call), and turns known errors into a one-line reason and a non-zero exit code.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -99,6 +100,14 @@ def train(
     test_size: Annotated[float, typer.Option(help="Held-out share.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Split and fold seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel jobs (-1: all cores).")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address: run --search on that cluster.",
+            show_default=False,
+        ),
+    ] = None,
     labels_file: Annotated[
         Path,
         typer.Option(
@@ -118,7 +127,10 @@ def train(
         narratives train
         narratives train --data mine.jsonl --data more.csv --c 3
         narratives train --search --jobs -1 --experiment tuning
+        narratives train --search --scheduler tcp://10.0.0.5:8786
     """
+    if scheduler and not search:
+        raise _fail("--scheduler runs the hyper-parameter search on a cluster: add --search")
     overrides: dict[str, Any] = {"c": c, "estimator": estimator}
     model = replace(ModelConfig(), **{k: v for k, v in overrides.items() if v is not None})
     if model.estimator not in ("logreg", "svm"):
@@ -135,6 +147,7 @@ def train(
         search=search,
         tracking_uri=tracking_uri,
         n_jobs=jobs,
+        scheduler=scheduler,
         label_definitions=None if any_labels else labels_file,
     )
     from training.train import train as run_training
@@ -270,6 +283,76 @@ def predict(
 
 
 @app.command()
+def score(
+    input_path: Annotated[
+        str,
+        typer.Option(
+            "--input", help="Parquet or JSONL: a file, a folder or a glob; a path or fsspec URL."
+        ),
+    ],
+    output_path: Annotated[
+        str, typer.Option("--output", help="Folder for the Parquet partitions (path or URL).")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (default: a local cluster, one worker per core).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model URI or folder (default: the champion).", show_default=False
+        ),
+    ] = None,
+    text_column: Annotated[str, typer.Option("--text-column", help="Text field.")] = "text",
+    id_column: Annotated[str, typer.Option("--id-column", help="Id field.")] = "id",
+    partition_size: Annotated[
+        int, typer.Option("--partition-size", min=1, help="Rows per partition (about, in JSONL).")
+    ] = 10_000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local cluster processes.", show_default=False),
+    ] = None,
+    model_name: ModelNameOpt = "narrative-classifier",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Label a large corpus on a Dask cluster into Parquet; a rerun resumes where it stopped.
+
+    Examples:
+        narratives score --input archive/ --output labelled/
+        narratives score --input 'news/*.parquet' --output out/ --scheduler tcp://10.0.0.5:8786
+        narratives score --input s3://bucket/news/ --output s3://bucket/out --model models:/m/3
+    """
+    from training.scoring import RichProgress, ScoreConfig, ScoreOptions, ScoringError, run_scoring
+
+    config = ScoreConfig(
+        source=input_path,
+        output=output_path,
+        scheduler=scheduler,
+        workers=workers,
+        model=model,
+        model_name=model_name,
+        tracking_uri=tracking_uri,
+        options=ScoreOptions(text_column, id_column, partition_size),
+    )
+    with _errors():
+        try:
+            with RichProgress(console) as progress:
+                outcome = run_scoring(config, progress)
+        except ScoringError as exc:
+            raise _fail(str(exc)) from exc
+    out.print(
+        f"{outcome.rows} rows in {outcome.partitions} partitions ({len(outcome.computed)} computed,"
+        f" {outcome.skipped} already done) -> {outcome.output}\n"
+        f"labelled {outcome.scored} rows with {outcome.model} on {outcome.workers} worker(s) in"
+        f" {outcome.seconds:.1f}s ({outcome.scored / max(outcome.seconds, 1e-9):.0f} passages/s)"
+    )
+
+
+@app.command()
 def runs(
     limit: Annotated[int, typer.Option(help="How many runs.")] = 15,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
@@ -384,15 +467,38 @@ def serve(
     from service.server import run
     from service.settings import Settings
     from training.lifecycle import ensure_champion
+    from training.tracking import TrackingError
 
-    overrides = {"host": host, "port": port, "workers": workers, "tracking_uri": tracking_uri}
+    overrides: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "tracking_uri": tracking_uri,
+    }
+    # `narratives serve` promises a model: refuse to start without one unless told otherwise.
+    if "NARRATIVES_REQUIRE_MODEL" not in os.environ:
+        overrides["require_model"] = True
     # model_copy keeps the NARRATIVES_* environment and replaces only what was given here.
     settings = Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if settings.model_uri.startswith("models:/"):
+        # An unreachable server should fail in seconds, not after MLflow's minutes of retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         config = TrainConfig(tracking_uri=settings.tracking_uri)
-        with _errors(), _spinner() as step:
-            champion = ensure_champion(config, step)
-        console.print(f"champion: {champion.name} v{champion.version}")
+        try:
+            with _spinner() as step:
+                champion = ensure_champion(config, step)
+        except TrackingError as exc:
+            # The service can still start from its last good cached copy of the champion.
+            console.print(
+                f"[yellow]warning:[/] tracking store unreachable ({exc}); serving the last good"
+                " cached champion if there is one",
+                soft_wrap=True,
+            )
+        except (DataValidationError, ClassifierError, OSError) as exc:
+            raise _fail(str(exc)) from exc
+        else:
+            console.print(f"champion: {champion.name} v{champion.version}")
     run(settings)
 
 
