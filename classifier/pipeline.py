@@ -49,10 +49,10 @@ class ModelConfig:
     use_char: bool = True
     fast_char: bool = True
     balanced: bool = True
-    min_df: int = 1
+    min_df: int = 2
     max_features: int | None = 200_000
     cv_folds: int = 5
-    threshold_beta: float = 1.0
+    threshold_beta: float = 0.7
     seed: int = 0
 
 

@@ -65,6 +65,10 @@ TINY_CORPUS: list[tuple[str, list[str]]] = [
 ]
 
 
+# Forty short passages: keep features seen once (the default min_df=2 suits real corpora).
+TINY_CONFIG = ModelConfig(cv_folds=3, min_df=1)
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus() -> tuple[list[str], list[list[str]]]:
     texts = [t for t, _ in TINY_CORPUS]
@@ -75,4 +79,4 @@ def tiny_corpus() -> tuple[list[str], list[list[str]]]:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_corpus: tuple[list[str], list[list[str]]]) -> NarrativeClassifier:
     texts, labels = tiny_corpus
-    return NarrativeClassifier(ModelConfig(cv_folds=3)).fit(texts, labels)
+    return NarrativeClassifier(TINY_CONFIG).fit(texts, labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 from camel_tools.tokenizers.word import simple_word_tokenize
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from classifier import ModelConfig, NarrativeClassifier
+from classifier import NarrativeClassifier
 from classifier.features import CharWbNgrams
 from classifier.preprocess import normalize, normalize_cached, tokenize
+from tests.conftest import TINY_CONFIG
 
 CORPUS = Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
 ODD = [
@@ -60,8 +62,8 @@ def test_predictions_identical_to_plain_pipeline(
     tiny_corpus: tuple[list[str], list[list[str]]], texts: list[str]
 ) -> None:
     train_texts, labels = tiny_corpus
-    fast = NarrativeClassifier(ModelConfig(cv_folds=3)).fit(train_texts, labels)
-    plain = NarrativeClassifier(ModelConfig(cv_folds=3, fast_char=False)).fit(train_texts, labels)
+    fast = NarrativeClassifier(TINY_CONFIG).fit(train_texts, labels)
+    plain = NarrativeClassifier(replace(TINY_CONFIG, fast_char=False)).fit(train_texts, labels)
     probe = [t for t in texts if t.strip()][::7]
     np.testing.assert_array_equal(fast.predict_scores(probe), plain.predict_scores(probe))
     assert fast.thresholds == plain.thresholds
