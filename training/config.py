@@ -32,6 +32,8 @@ class TrainConfig:
         min_label_count: Fewest passages per label accepted.
         tracking_uri: MLflow store; None means ``MLFLOW_TRACKING_URI`` or the embedded store.
         n_jobs: Parallel jobs for cross-validation and search (joblib semantics).
+        scheduler: Dask scheduler address: the search runs on that cluster (joblib's Dask
+            backend) instead of local processes.
         label_definitions: JSON file mapping each label to its definition (shipped with the model).
         run_name: Display name of the run.
     """
@@ -48,6 +50,7 @@ class TrainConfig:
     min_label_count: int = 5
     tracking_uri: str | None = None
     n_jobs: int = 1
+    scheduler: str | None = None
     label_definitions: Path | None = DEFAULT_LABEL_DEFINITIONS
     run_name: str | None = None
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from classifier import NarrativeClassifier
+from classifier.artifact import MANIFEST_FILE
 from training import reports, tracking
 from training.config import TrainConfig
 from training.data import load_dataset
@@ -69,6 +70,38 @@ def resolve_model(
             f"no champion for {model_name!r}: run `narratives train` first or pass --model"
         )
     return tracking.load_registered(champion)
+
+
+def fetch_model(
+    model: str | None, model_name: str, dest: Path, tracking_uri: str | None = None
+) -> tuple[Path, str]:
+    """Find a model's classifier folder: a local folder as is, else downloaded once into ``dest``.
+
+    Args:
+        model: A folder holding ``manifest.json`` and ``pipeline.joblib``, a ``models:/`` or
+            ``runs:/`` URI, or None for the champion of ``model_name``.
+        model_name: Registered model name (for the champion).
+        dest: An existing folder to download into.
+        tracking_uri: MLflow store.
+
+    Returns:
+        The classifier folder (not yet unpickled) and a short description of the model.
+
+    Raises:
+        TrackingError: No champion, or the URI cannot be downloaded.
+    """
+    if model and (Path(model) / MANIFEST_FILE).is_file():
+        return Path(model), str(model)
+    tracking.configure(tracking_uri)
+    if model:
+        return tracking.download_classifier(model, dest), model
+    champion = tracking.get_alias(model_name)
+    if champion is None:
+        raise tracking.TrackingError(
+            f"no champion for {model_name!r}: run `narratives train` first or pass --model"
+        )
+    described = f"{champion.name} v{champion.version} ({tracking.CHAMPION_ALIAS})"
+    return tracking.download_classifier(champion, dest), described
 
 
 def evaluate_model(

@@ -64,6 +64,30 @@ def score_candidate(
     )
 
 
+def _score_on_dask(
+    address: str,
+    candidates: list[ModelConfig],
+    train: Dataset,
+    progress: Callable[[str], None],
+) -> list[CandidateResult]:
+    """Score the candidates on the Dask cluster at ``address`` through joblib's Dask backend."""
+    from joblib import parallel_config
+
+    from training.cluster import connect
+
+    texts, label_sets = train.texts, train.label_sets
+    with connect(address) as client:
+        workers = len(client.nthreads())
+        progress(f"scoring {len(candidates)} candidates on the Dask cluster at {address}")
+        tracking.log_params({"search.backend": "dask", "search.dask_workers": workers})
+        # Scattered once to every worker instead of being sent with each candidate.
+        with parallel_config(backend="dask", scatter=[texts, label_sets]):
+            results: list[CandidateResult] = Parallel(n_jobs=-1)(
+                delayed(score_candidate)(c, texts, label_sets) for c in candidates
+            )
+    return results
+
+
 def run_search(
     config: TrainConfig,
     train: Dataset,
@@ -72,11 +96,13 @@ def run_search(
 ) -> ModelConfig:
     """Score every candidate in parallel, log each as a nested run, return the best configuration.
 
-    Candidates are scored in worker processes (joblib); MLflow logging stays in this process
-    because an active run does not cross process boundaries.
+    Candidates are scored in worker processes (joblib), or on a Dask cluster when
+    ``config.scheduler`` is set; MLflow logging stays in this process because an active run does
+    not cross process boundaries.
 
     Args:
-        config: The training configuration (``n_jobs`` sets the parallelism).
+        config: The training configuration (``n_jobs`` sets the local parallelism,
+            ``scheduler`` the Dask cluster to use instead).
         train: Training passages (the held-out split is never seen here).
         progress: Progress callback.
         grid: Candidates (default :func:`candidate_grid` of ``config.model``).
@@ -85,10 +111,13 @@ def run_search(
         The configuration with the best cross-validated macro-F1.
     """
     candidates = grid or candidate_grid(config.model)
-    progress(f"scoring {len(candidates)} candidates with {config.n_jobs} job(s)")
-    results: list[CandidateResult] = Parallel(n_jobs=config.n_jobs)(
-        delayed(score_candidate)(c, train.texts, train.label_sets) for c in candidates
-    )
+    if config.scheduler:
+        results = _score_on_dask(config.scheduler, candidates, train, progress)
+    else:
+        progress(f"scoring {len(candidates)} candidates with {config.n_jobs} job(s)")
+        results = Parallel(n_jobs=config.n_jobs)(
+            delayed(score_candidate)(c, train.texts, train.label_sets) for c in candidates
+        )
     for i, result in enumerate(results):
         with tracking.start_run(config.experiment, f"candidate-{i:02d}", nested=True):
             tracking.log_params({f"model.{k}": v for k, v in asdict(result.config).items()})

@@ -294,14 +294,33 @@ def load_registered(ref_or_uri: ModelRef | str) -> NarrativeClassifier:
     Returns:
         The verified classifier.
     """
-    uri = ref_or_uri.uri if isinstance(ref_or_uri, ModelRef) else ref_or_uri
     with tempfile.TemporaryDirectory(prefix="narratives-") as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-        except MlflowException as exc:
-            raise TrackingError(f"cannot download {uri}: {exc.message}") from exc
-        clf, _ = load_model(Path(local) / "artifacts" / CLASSIFIER_ARTIFACT)
+        clf, _ = load_model(download_classifier(ref_or_uri, Path(tmp)))
     return clf
+
+
+def download_classifier(ref_or_uri: ModelRef | str, dest: Path) -> Path:
+    """Download a registered model (or ``models:/``/``runs:/`` URI) and find its classifier folder.
+
+    Nothing is unpickled here: the folder is verified by :func:`classifier.load_model` wherever
+    it is loaded.
+
+    Args:
+        ref_or_uri: A :class:`ModelRef` or model URI.
+        dest: An existing folder to download into.
+
+    Returns:
+        The classifier folder (``manifest.json`` and ``pipeline.joblib``) inside ``dest``.
+
+    Raises:
+        TrackingError: The URI cannot be downloaded.
+    """
+    uri = ref_or_uri.uri if isinstance(ref_or_uri, ModelRef) else ref_or_uri
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot download {uri}: {exc.message}") from exc
+    return Path(local) / "artifacts" / CLASSIFIER_ARTIFACT
 
 
 def get_run(run_id: str) -> Run:
