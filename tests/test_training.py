@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,22 @@ def _write_corpus(path: Path) -> Path:
 
 def _size(config: TrainConfig) -> int:
     return len(config.data[0].read_text(encoding="utf-8").splitlines())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_mlflow_env() -> Iterator[None]:
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: keep it from leaking into other
+    # test modules (the service tests resolve their store from the environment).
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
