@@ -24,6 +24,7 @@ from rich.table import Table
 from classifier import ClassifierError, ModelConfig
 from training.config import DEFAULT_DATA, DEFAULT_EXPERIMENT, DEFAULT_LABEL_DEFINITIONS, TrainConfig
 from training.data import DataValidationError
+from training.evaluation import Evaluation
 
 app = typer.Typer(
     name="narratives",
@@ -77,6 +78,20 @@ def _spinner() -> Iterator[Callable[[str], None]]:
             console.log(message)
 
         yield step
+
+
+def _print_evaluation(ev: Evaluation, title: str, extra: str = "") -> None:
+    """Print per-label scores as a table, then the headline figures."""
+    table = Table(title=title)
+    for col in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(col)
+    for label, s in ev.per_label.items():
+        table.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
+    out.print(table)
+    out.print(
+        f"macro-F1 {ev.macro_f1:.3f}  micro-F1 {ev.micro_f1:.3f}"
+        f"  no-label FP rate {ev.none_false_positive_rate:.3f}{extra}"
+    )
 
 
 @app.command()
@@ -155,16 +170,10 @@ def train(
     with _errors(), _spinner() as step:
         outcome = run_training(config, step)
     ev = outcome.evaluation
-    table = Table(title=f"run {outcome.run_id} — held-out evaluation ({ev.size} passages)")
-    for col in ("label", "precision", "recall", "F1", "support"):
-        table.add_column(col)
-    for label, s in ev.per_label.items():
-        table.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
-    out.print(table)
-    out.print(
-        f"macro-F1 {ev.macro_f1:.3f}  micro-F1 {ev.micro_f1:.3f}  no-label FP rate"
-        f" {ev.none_false_positive_rate:.3f}  CV macro-F1 {outcome.cv_macro_f1_mean:.3f}"
-        f" ± {outcome.cv_macro_f1_std:.3f}"
+    _print_evaluation(
+        ev,
+        f"run {outcome.run_id} — held-out evaluation ({ev.size} passages)",
+        f"  CV macro-F1 {outcome.cv_macro_f1_mean:.3f} ± {outcome.cv_macro_f1_std:.3f}",
     )
     if outcome.model and outcome.decision:
         verdict = "promoted to champion" if outcome.decision.promoted else "not promoted"
@@ -207,16 +216,7 @@ def evaluate(
         }
         out.print_json(json.dumps(payload))
         return
-    table = Table(title=f"evaluation on {ev.size} passages")
-    for col in ("label", "precision", "recall", "F1", "support"):
-        table.add_column(col)
-    for label, s in ev.per_label.items():
-        table.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
-    out.print(table)
-    out.print(
-        f"macro-F1 {ev.macro_f1:.3f}  micro-F1 {ev.micro_f1:.3f}"
-        f"  no-label FP rate {ev.none_false_positive_rate:.3f}"
-    )
+    _print_evaluation(ev, f"evaluation on {ev.size} passages")
 
 
 @app.command()
