@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,26 @@ def tiny_corpus() -> tuple[list[str], list[list[str]]]:
 def tiny_model(tiny_corpus: tuple[list[str], list[list[str]]]) -> NarrativeClassifier:
     texts, labels = tiny_corpus
     return NarrativeClassifier(TINY_CONFIG).fit(texts, labels)
+
+
+@contextmanager
+def mlflow_state_kept() -> Iterator[None]:
+    """Undo ``tracking.configure()`` on exit.
+
+    MLflow keeps its URIs in globals *and* environment variables, which would point later tests
+    (and the servers they start) at one test's store.
+    """
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -7,7 +7,6 @@ per worker, and resumes after a crash by computing only the missing partitions.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 
 import training.scoring as scoring
 from classifier import ModelConfig, NarrativeClassifier, Prediction, save_model
-from tests.conftest import ROOT, TINY_CORPUS
+from tests.conftest import ROOT, TINY_CORPUS, mlflow_state_kept
 from training import tracking
 from training.cli import app
 from training.config import TrainConfig
@@ -39,18 +38,8 @@ SEED_CORPUS = ROOT / "seeds" / "corpus.jsonl"
 
 @pytest.fixture(autouse=True)
 def _mlflow_globals() -> Iterator[None]:
-    """Undo tracking.configure(): MLflow keeps its URIs in globals *and* environment variables,
-    which would point later tests (and the servers they start) at this test's store."""
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    before = {name: os.environ.get(name) for name in names}
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with mlflow_state_kept():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mlflow
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import ROOT, TINY_CORPUS
+from tests.conftest import ROOT, TINY_CORPUS, mlflow_state_kept
 from training.cli import app
 
 pytestmark = pytest.mark.slow
@@ -43,18 +42,8 @@ START_TIMEOUT = 120.0
 
 @pytest.fixture(autouse=True)
 def _mlflow_globals() -> Iterator[None]:
-    """Undo tracking.configure(): MLflow keeps its URIs in globals *and* environment variables,
-    which would point later tests (and the servers they start) at this test's store."""
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    before = {name: os.environ.get(name) for name in names}
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with mlflow_state_kept():
+        yield
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from classifier import ModelConfig
-from tests.conftest import TINY_CORPUS
+from tests.conftest import TINY_CORPUS, mlflow_state_kept
 from training import tracking
 from training.cli import app
 from training.config import TrainConfig
@@ -40,18 +40,8 @@ def _size(config: TrainConfig) -> int:
 
 @pytest.fixture(scope="module", autouse=True)
 def _restore_mlflow_env() -> Iterator[None]:
-    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: keep it from leaking into other
-    # test modules (the service tests resolve their store from the environment).
-    import os
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    mlflow.set_tracking_uri(None)
+    with mlflow_state_kept():
+        yield
 
 
 @pytest.fixture(scope="module")
