@@ -62,7 +62,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve_ready_seconds(workdir: Path) -> float:
+def serve_ready_seconds(workdir: Path, restarts: int = 3) -> tuple[float, float]:
+    """Seconds from `narratives serve` to a ready /readyz: (first start, best restart).
+
+    The first start has no local copy of the champion (it imports MLflow, checks the store and
+    downloads the model); restarts start from the local copy the first one recorded.
+    """
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -77,7 +82,7 @@ def serve_ready_seconds(workdir: Path) -> float:
         capture_output=True,
     )
     times = []
-    for _ in range(3):
+    for _ in range(1 + restarts):
         port = free_port()
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -102,7 +107,7 @@ def serve_ready_seconds(workdir: Path) -> float:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
-    return min(times)
+    return times[0], min(times[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{size:9d} {seconds:8.1f} {peak:9.0f} {1000 * seconds / size:9.2f}{growth}")
             previous = (size, seconds)
         if not args.no_serve:
-            ready = serve_ready_seconds(work)
+            first, restart = serve_ready_seconds(work)
             print(
-                f"\nnarratives serve -> /readyz with a registered champion: {ready:.2f}s"
-                " (best of 3)"
+                "\nnarratives serve -> /readyz with a registered champion:"
+                f" first start {first:.2f}s (no local copy yet),"
+                f" restart {restart:.2f}s (best of 3)"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

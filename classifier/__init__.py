@@ -1,10 +1,13 @@
 """Arabic narrative classifier: preprocessing, features, model, persistence.
 
 This package depends on scikit-learn, joblib and camel-tools only; tracking and serving live in
-``training`` and ``service``.
+``training`` and ``service``. Importing it does not import scikit-learn: fitting does, and so
+does loading a model that has no scorer (see :mod:`classifier.linear`); the pipeline builder is
+in :mod:`classifier.pipeline`.
 """
 
 from classifier.artifact import Manifest, load_model, read_manifest, save_model
+from classifier.config import ModelConfig
 from classifier.errors import (
     ClassifierError,
     EmptyTextError,
@@ -20,7 +23,6 @@ from classifier.model import (
     Prediction,
     tune_thresholds,
 )
-from classifier.pipeline import ModelConfig, build_pipeline
 from classifier.segment import Passage, split_passages
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
     "PassageResult",
     "Prediction",
     "TrainingDataError",
-    "build_pipeline",
     "load_model",
     "read_manifest",
     "save_model",

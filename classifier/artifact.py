@@ -3,6 +3,10 @@
 The manifest records the labels, thresholds, configuration, library versions and the SHA-256 of
 the pipeline file. Loading checks the manifest, the checksum and the versions *before* unpickling,
 so a corrupt, tampered or incompatible file is refused with a clear error instead of being run.
+
+A logistic-regression model also gets ``scorer.npz``: the same model as plain arrays
+(:mod:`classifier.linear`), with its own SHA-256 in the manifest. Loading prefers it: nothing is
+unpickled, scikit-learn is not imported, and the scores are those of the pipeline.
 """
 
 from __future__ import annotations
@@ -16,12 +20,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import joblib
-from sklearn.pipeline import Pipeline
-
+from classifier.config import ModelConfig
 from classifier.errors import ModelLoadError, NotFittedError
+from classifier.linear import SCORER_FILE, LinearScorer
 from classifier.model import NarrativeClassifier
-from classifier.pipeline import ModelConfig
 
 FORMAT = "narrative-classifier/1"
 PIPELINE_FILE = "pipeline.joblib"
@@ -44,6 +46,7 @@ class Manifest:
     label_definitions: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
+    scorer_sha256: str | None = None
 
 
 def library_versions() -> dict[str, str]:
@@ -72,7 +75,7 @@ def save_model(
     label_definitions: dict[str, str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Write ``pipeline.joblib`` and ``manifest.json`` into ``directory``.
+    """Write ``pipeline.joblib``, ``scorer.npz`` (when it has one) and ``manifest.json``.
 
     Args:
         clf: A fitted classifier.
@@ -86,12 +89,18 @@ def save_model(
     Raises:
         NotFittedError: ``clf`` has not been fitted.
     """
+    import joblib
+
     if clf.pipeline is None:
-        raise NotFittedError("cannot save an unfitted classifier")
+        raise NotFittedError("cannot save a classifier without its fitted pipeline")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     pipeline_path = folder / PIPELINE_FILE
     joblib.dump(clf.pipeline, pipeline_path, compress=3)
+    scorer_sha256 = None
+    if clf.scorer is not None:
+        clf.scorer.save(folder / SCORER_FILE)
+        scorer_sha256 = sha256_file(folder / SCORER_FILE)
     config = asdict(clf.config)
     manifest = Manifest(
         labels=clf.labels,
@@ -102,11 +111,25 @@ def save_model(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         label_definitions=dict(label_definitions or {}),
         metadata=dict(metadata or {}),
+        scorer_sha256=scorer_sha256,
     )
     (folder / MANIFEST_FILE).write_text(
         json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return manifest
+
+
+def model_files(manifest: Manifest) -> tuple[str, ...]:
+    """The files a model folder consists of (to copy or ship it whole).
+
+    Args:
+        manifest: The folder's manifest.
+
+    Returns:
+        File names: the manifest, the pipeline and, when the model has one, the scorer.
+    """
+    names = (MANIFEST_FILE, PIPELINE_FILE)
+    return (*names, SCORER_FILE) if manifest.scorer_sha256 is not None else names
 
 
 def read_manifest(directory: str | Path) -> Manifest:
@@ -143,6 +166,7 @@ def read_manifest(directory: str | Path) -> Manifest:
             created_at=str(raw["created_at"]),
             label_definitions=dict(raw.get("label_definitions", {})),
             metadata=dict(raw.get("metadata", {})),
+            scorer_sha256=str(raw["scorer_sha256"]) if raw.get("scorer_sha256") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelLoadError(f"model manifest {path} is incomplete: {exc!r}") from exc
@@ -152,28 +176,45 @@ def _minor(v: str) -> str:
     return ".".join(v.split(".")[:2])
 
 
-def load_model(directory: str | Path) -> tuple[NarrativeClassifier, Manifest]:
+def load_model(
+    directory: str | Path, *, with_pipeline: bool = False
+) -> tuple[NarrativeClassifier, Manifest]:
     """Load a model folder written by :func:`save_model`, verifying it first.
+
+    A model saved with a scorer loads from it: arrays only, no unpickling, no scikit-learn.
+    Otherwise (or with ``with_pipeline``) the pickled pipeline is loaded, after its checksum and
+    the scikit-learn version have been checked.
 
     Args:
         directory: The model folder.
+        with_pipeline: Load the scikit-learn pipeline even when a scorer is there (to inspect
+            or reuse the fitted estimators; predictions are the same either way).
 
     Returns:
         The classifier and its manifest.
 
     Raises:
         ModelLoadError: Missing files, checksum mismatch (corrupt or tampered), a library version
-            that cannot read the pickle, or a pickle that is not a narrative pipeline.
+            that cannot read the pickle, or a file that is not a narrative model.
     """
     folder = Path(directory)
     manifest = read_manifest(folder)
-    pipeline_path = folder / PIPELINE_FILE
-    if not pipeline_path.is_file():
-        raise ModelLoadError(f"no pipeline file at {pipeline_path}")
-    if sha256_file(pipeline_path) != manifest.sha256:
-        raise ModelLoadError(
-            f"checksum mismatch for {pipeline_path}: the artifact is corrupt or was modified"
-        )
+    config = ModelConfig(**manifest.config)
+    # The folder is one artifact: a modified pipeline means a modified model, even when only
+    # the scorer is going to be read.
+    pipeline_path = _verified(folder / PIPELINE_FILE, manifest.sha256, "pipeline")
+    if manifest.scorer_sha256 is not None and not with_pipeline:
+        scorer_path = _verified(folder / SCORER_FILE, manifest.scorer_sha256, "scorer")
+        scorer = LinearScorer.load(scorer_path)
+        if len(scorer.intercept) != len(manifest.labels) or set(manifest.thresholds) != set(
+            manifest.labels
+        ):
+            raise ModelLoadError(f"{folder / SCORER_FILE} does not match its manifest's labels")
+        clf = NarrativeClassifier.from_scorer(scorer, manifest.labels, manifest.thresholds, config)
+        return clf, manifest
+    import joblib
+    from sklearn.pipeline import Pipeline
+
     current = library_versions()
     for name in _MUST_MATCH:
         if _minor(manifest.versions.get(name, "")) != _minor(current[name]):
@@ -190,7 +231,21 @@ def load_model(directory: str | Path) -> tuple[NarrativeClassifier, Manifest]:
     n_estimators = len(getattr(pipeline.named_steps["clf"], "estimators_", []))
     if n_estimators != len(manifest.labels) or set(manifest.thresholds) != set(manifest.labels):
         raise ModelLoadError(f"{pipeline_path} does not match its manifest's labels")
-    config = ModelConfig(**manifest.config)
     return NarrativeClassifier.from_pipeline(
         pipeline, manifest.labels, manifest.thresholds, config
     ), manifest
+
+
+def _verified(path: Path, expected: str, what: str) -> Path:
+    """Return ``path`` once its SHA-256 matches the manifest's.
+
+    Raises:
+        ModelLoadError: The file is missing, or corrupt or modified.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"no {what} file at {path}")
+    if sha256_file(path) != expected:
+        raise ModelLoadError(
+            f"checksum mismatch for {path}: the artifact is corrupt or was modified"
+        )
+    return path

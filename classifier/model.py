@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import precision_recall_curve
-from sklearn.model_selection import cross_val_predict
-from sklearn.pipeline import FeatureUnion, Pipeline
 
+from classifier.config import ModelConfig
 from classifier.errors import EmptyTextError, NotFittedError, TrainingDataError
-from classifier.pipeline import ModelConfig, build_pipeline
-from classifier.preprocess import arabic_ratio, find_term, normalize, token_spans, tokenize
+from classifier.features import CharWbNgrams
+from classifier.linear import LinearScorer, linear_view
+from classifier.preprocess import (
+    arabic_ratio,
+    find_term,
+    normalize,
+    normalize_many,
+    token_spans,
+    tokenize,
+)
 from classifier.segment import DEFAULT_MAX_CHARS, Passage, split_passages
-from classifier.stratify import MultilabelStratifiedKFold
+
+# scikit-learn is imported where a model is fitted or a pipeline is run, never at import time: a
+# service that serves through the LinearScorer starts without it (seconds on a small machine).
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+    from classifier.termcounts import FittedTfidf, TermCounts
 
 # Below this share of Arabic letters a result carries a warning: the model only saw Arabic.
 MIN_ARABIC_RATIO = 0.5
 WARN_NOT_ARABIC = "mostly_non_arabic"
 # Thresholds are kept inside this band so that one odd fold cannot make a label fire on anything.
 THRESHOLD_BOUNDS = (0.05, 0.95)
+# Below this many passages, fitting in worker processes costs more than it saves.
+MIN_PASSAGES_FOR_WORKERS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,8 @@ def tune_thresholds(
     Returns:
         A threshold per label, within :data:`THRESHOLD_BOUNDS` (0.5 when a label has no positives).
     """
+    from sklearn.metrics import precision_recall_curve
+
     thresholds: dict[str, float] = {}
     lo, hi = THRESHOLD_BOUNDS
     for j, label in enumerate(labels):
@@ -129,6 +144,13 @@ def _check_texts(texts: Sequence[str]) -> None:
             raise EmptyTextError(f"text {i} is empty or white space only")
 
 
+def _fit_model(template: BaseEstimator, x: Any, y: NDArray[np.int_]) -> BaseEstimator:
+    """Fit a fresh copy of the model (module level, so worker processes can run it)."""
+    from sklearn.base import clone
+
+    return clone(template).fit(x, y)
+
+
 class NarrativeClassifier:
     """Multi-label classifier of Arabic passages by narrative type.
 
@@ -145,6 +167,11 @@ class NarrativeClassifier:
         self.labels: tuple[str, ...] = ()
         self.thresholds: dict[str, float] = {}
         self.pipeline: Pipeline | None = None
+        # Scores without scikit-learn (None for pipelines it cannot reproduce, e.g. the SVM).
+        self.scorer: LinearScorer | None = None
+        # Features and per-label weights for explanations (the scorer itself for logistic
+        # regression; SVM weights averaged over calibration folds otherwise).
+        self._explainer: LinearScorer | None = None
         self.oof_scores: NDArray[np.floating] | None = None
         self.fold_ids: NDArray[np.int_] | None = None
 
@@ -168,15 +195,46 @@ class NarrativeClassifier:
             A ready classifier.
         """
         clf = cls(config)
-        clf.pipeline = pipeline
+        clf._set_pipeline(pipeline)
         clf.labels = tuple(labels)
         clf.thresholds = dict(thresholds)
         return clf
 
+    @classmethod
+    def from_scorer(
+        cls,
+        scorer: LinearScorer,
+        labels: Sequence[str],
+        thresholds: dict[str, float],
+        config: ModelConfig | None = None,
+    ) -> Self:
+        """Wrap a :class:`~classifier.linear.LinearScorer` (a model loaded without its pickle).
+
+        Args:
+            scorer: The scorer of a fitted logistic-regression pipeline.
+            labels: Label names in the scorer's row order.
+            thresholds: Per-label thresholds.
+            config: The configuration the pipeline was built from.
+
+        Returns:
+            A ready classifier that predicts and explains without scikit-learn.
+        """
+        clf = cls(config)
+        clf.scorer = clf._explainer = scorer
+        clf.labels = tuple(labels)
+        clf.thresholds = dict(thresholds)
+        return clf
+
+    def _set_pipeline(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        view = linear_view(pipeline)
+        self._explainer = view[0] if view is not None else None
+        self.scorer = view[0] if view is not None and view[1] else None
+
     @property
     def is_fitted(self) -> bool:
         """Whether the classifier can predict."""
-        return self.pipeline is not None
+        return self.pipeline is not None or self.scorer is not None
 
     def _binarize(self, label_sets: Sequence[Iterable[str]]) -> NDArray[np.int_]:
         index = {label: j for j, label in enumerate(self.labels)}
@@ -220,24 +278,70 @@ class NarrativeClassifier:
                     f"label {label!r} is on {count} of {len(texts)} passages: it needs at least"
                     " two passages with it and one without"
                 )
+        import scipy.sparse as sp
+        from joblib import Parallel, delayed
+
+        from classifier.pipeline import build_pipeline
+        from classifier.stratify import MultilabelStratifiedKFold
+        from classifier.termcounts import count_terms, fit_tfidf, to_vectorizer, transform_rows
+
         folds = int(min(self.config.cv_folds, support.min()))
         cv = MultilabelStratifiedKFold(max(folds, 2), seed=self.config.seed)
+        splits = list(cv.split(texts, y))
         self.fold_ids = np.zeros(len(texts), dtype=np.int_)
-        for k, (_, test) in enumerate(cv.split(texts, y)):
+        for k, (_, test) in enumerate(splits):
             self.fold_ids[test] = k
-        self.oof_scores = cross_val_predict(
-            build_pipeline(self.config), texts, y, cv=cv, method="predict_proba", n_jobs=n_jobs
-        )
+        template = build_pipeline(self.config)
+        normalizer = template.named_steps["normalize"].fit(texts)
+        union = template.named_steps["features"]
+        # One analysis pass over the corpus serves every fold and the final fit.
+        documents = normalizer.transform(texts)
+        counts = [(name, count_terms(vec, documents)) for name, vec in union.transformer_list]
+        self.oof_scores = np.zeros(y.shape, dtype=float)
+        # Features for each fold are built here, one fold ahead of the model fits; the fits run
+        # in worker processes, not threads: liblinear's dual solver draws from one process-wide
+        # random generator, so two fits sharing a process would not be reproducible.
+        plan: list[tuple[NDArray[np.intp] | None, NDArray[np.intp] | None]] = [
+            (None, None),
+            *((train, test) for train, test in splits),
+        ]
+        features: list[list[tuple[TermCounts, FittedTfidf]]] = []
+
+        def jobs() -> Iterator[Any]:
+            for rows, _ in plan:
+                fitted = [(c, fit_tfidf(c, rows)) for _, c in counts]
+                features.append(fitted)
+                x = sp.hstack([transform_rows(c, f, rows) for c, f in fitted], format="csr")
+                yield delayed(_fit_model)(
+                    template.named_steps["clf"], x, y if rows is None else y[rows]
+                )
+
+        # Worker processes take seconds to start (each imports scikit-learn): smaller corpora
+        # fit faster in this process. max_nbytes=None: liblinear cannot take the read-only
+        # memory maps joblib would otherwise send.
+        workers = n_jobs if len(texts) >= MIN_PASSAGES_FOR_WORKERS else 1
+        models = Parallel(n_jobs=workers, pre_dispatch="n_jobs", max_nbytes=None)(jobs())
+        for (_, held_out), fitted, model in zip(plan[1:], features[1:], models[1:], strict=True):
+            assert held_out is not None
+            x_test = sp.hstack([transform_rows(c, f, held_out) for c, f in fitted], format="csr")
+            self.oof_scores[held_out] = model.predict_proba(x_test)
+        fitted, clf = features[0], models[0]
         self.thresholds = tune_thresholds(
             y, self.oof_scores, self.labels, self.config.threshold_beta
         )
-        self.pipeline = build_pipeline(self.config).fit(texts, y)
+        template.set_params(
+            features__transformer_list=[
+                (name, to_vectorizer(c, f))
+                for (name, _), (c, f) in zip(counts, fitted, strict=True)
+            ],
+            clf=clf,
+        )
+        self._set_pipeline(template)
         return self
 
-    def _require_fitted(self) -> Pipeline:
-        if self.pipeline is None:
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
             raise NotFittedError("the classifier is not fitted: call fit() or load a model")
-        return self.pipeline
 
     def predict_scores(self, texts: Sequence[str]) -> NDArray[np.floating]:
         """Score texts for every label.
@@ -252,12 +356,15 @@ class NarrativeClassifier:
             EmptyTextError: A text is empty or white space only.
             NotFittedError: The classifier has not been fitted or loaded.
         """
-        pipeline = self._require_fitted()
+        self._require_fitted()
         texts = list(texts)
         _check_texts(texts)
         if not texts:
             return np.zeros((0, len(self.labels)))
-        return np.asarray(pipeline.predict_proba(texts), dtype=float)
+        if self.scorer is not None:
+            return self.scorer.scores(normalize_many(texts))
+        assert self.pipeline is not None
+        return np.asarray(self.pipeline.predict_proba(texts), dtype=float)
 
     def _to_prediction(self, text: str, row: NDArray[np.floating]) -> Prediction:
         scores = {label: round(float(s), 6) for label, s in zip(self.labels, row, strict=True)}
@@ -285,18 +392,6 @@ class NarrativeClassifier:
         scores = self.predict_scores(texts)
         return [self._to_prediction(t, row) for t, row in zip(texts, scores, strict=True)]
 
-    def _coefficients(self) -> NDArray[np.floating]:
-        """Per-label weight vectors over the joined feature space, shape ``(labels, features)``."""
-        ovr = self._require_fitted().named_steps["clf"]
-        rows = []
-        for est in ovr.estimators_:
-            if isinstance(est, CalibratedClassifierCV):
-                coef = np.mean([c.estimator.coef_[0] for c in est.calibrated_classifiers_], axis=0)
-            else:
-                coef = est.coef_[0]
-            rows.append(np.asarray(coef, dtype=float))
-        return np.vstack(rows)
-
     def explain(self, text: str, k: int = 5) -> dict[str, tuple[Evidence, ...]]:
         """Give, for each label, the terms of ``text`` that raised its score most.
 
@@ -314,43 +409,40 @@ class NarrativeClassifier:
             EmptyTextError: The text is empty or white space only.
             NotFittedError: The classifier has not been fitted or loaded.
         """
-        pipeline = self._require_fitted()
+        self._require_fitted()
         _check_texts([text])
+        view = self._explainer
+        if view is None:
+            raise NotFittedError("this model's features cannot be explained term by term")
         norm = normalize(text)
-        features: FeatureUnion = pipeline.named_steps["features"]
-        x = features.transform([norm]).tocsr()
-        coefs = self._coefficients()
-        vectorizers: dict[str, TfidfVectorizer] = dict(features.transformer_list)
-        word_vec = vectorizers["word"]
-        n_word = len(word_vec.vocabulary_)
-        word_names = word_vec.get_feature_names_out()
+        columns, values = view.features(norm)
         # Map char n-gram columns to the whitespace chunks (words) that contain them.
-        char_share: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        if "char" in vectorizers:
-            char_vec = vectorizers["char"]
-            analyze = char_vec.build_analyzer()
-            vocab = char_vec.vocabulary_
+        char_share: dict[int, list[str]] = defaultdict(list)
+        for block in view.blocks:
+            if block.kind != "char":
+                continue
+            analyze = CharWbNgrams(block.ngram_range)
             for chunk in norm.split():
                 word = " ".join(tokenize(chunk))
                 if not word:
                     continue
                 for gram in analyze(chunk):
-                    col = vocab.get(gram)
+                    col = block.vocabulary.get(gram)
                     if col is not None:
-                        char_share[n_word + col].append((word, 1))
+                        char_share[block.offset + col].append(word)
         spans = token_spans(text)
         result: dict[str, tuple[Evidence, ...]] = {}
         for j, label in enumerate(self.labels):
             weights: dict[str, float] = defaultdict(float)
-            for col, value in zip(x.indices, x.data, strict=True):
-                contribution = float(value) * coefs[j, col]
-                if col < n_word:
-                    weights[str(word_names[col])] += contribution
+            for col, value in zip(columns.tolist(), values.tolist(), strict=True):
+                contribution = value * float(view.coef[j, col])
+                block, term = view.term(col)
+                if block.kind == "word":
+                    weights[term] += contribution
                 elif col in char_share:
                     owners = char_share[col]
-                    total = sum(n for _, n in owners)
-                    for word, n in owners:
-                        weights[word] += contribution * n / total
+                    for word in owners:
+                        weights[word] += contribution / len(owners)
             top = sorted((w for w in weights.items() if w[1] > 0), key=lambda w: -w[1])[:k]
             result[label] = tuple(
                 Evidence(term, round(float(weight), 6), tuple(find_term(spans, term)))

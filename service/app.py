@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -14,7 +16,7 @@ from service import api, ops
 from service.errors import register_error_handlers
 from service.lifecycle import Loader, ModelHolder
 from service.limits import BodyLimitMiddleware
-from service.loader import load
+from service.loader import LoadedModel, load
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.page import mount_page
 from service.schemas import document_limits
@@ -37,7 +39,12 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-def create_app(settings: Settings | None = None, *, loader: Loader = load) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loader: Loader = load,
+    initial: LoadedModel | None = None,
+) -> FastAPI:
     """Build the prediction service.
 
     Nothing is loaded here: the model is loaded once, by the lifespan, when the server starts.
@@ -46,18 +53,28 @@ def create_app(settings: Settings | None = None, *, loader: Loader = load) -> Fa
         settings: Service settings; read from ``NARRATIVES_*`` environment variables if omitted.
         loader: How to load the model (tests may inject their own; defaults to
             :func:`service.loader.load`).
+        initial: A model already loaded (and verified) before the server started; the
+            lifespan serves it instead of loading one.
 
     Returns:
         The FastAPI application.
     """
     settings = settings if settings is not None else Settings()
-    holder = ModelHolder(settings, loader)
+    holder = ModelHolder(settings, loader, initial)
     metrics = ServiceMetrics(lambda: holder.current)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await holder.load_initial()
-        yield
+        # After a fast start the registry check runs while the server already answers.
+        check = asyncio.create_task(holder.check_registry())
+        try:
+            yield
+        finally:
+            if not check.done():
+                check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await check
 
     app = FastAPI(
         title="Narrative classifier",

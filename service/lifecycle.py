@@ -39,15 +39,24 @@ class ModelHolder:
     Args:
         settings: Where to load the model from.
         load: The loading function (:func:`service.loader.load` unless a test injects another).
+        initial: A model loaded before the server started, served instead of a first load.
     """
 
-    def __init__(self, settings: Settings, load: Loader = loader.load) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        load: Loader = loader.load,
+        initial: LoadedModel | None = None,
+    ) -> None:
         self._settings = settings
         self._load = load
+        self._initial = initial
         self._current: LoadedModel | None = None
         # Made on first use, inside the event loop that serves the app.
         self._reload_lock: asyncio.Lock | None = None
         self.last_error: str | None = None
+        # True while a model started from the local copy awaits its registry check.
+        self.pending_check = False
 
     @property
     def current(self) -> LoadedModel | None:
@@ -63,16 +72,22 @@ class ModelHolder:
         Raises:
             ModelLoadError: The model cannot be loaded and ``settings.require_model`` is set.
         """
-        try:
-            model = await run_in_threadpool(self._load, self._settings)
-        except ModelLoadError as exc:
-            self.last_error = str(exc)
-            if self._settings.require_model:
-                raise
-            logger.error("no model loaded, serving unready until a reload succeeds: %s", exc)
-            return
+        model, self._initial = self._initial, None
+        if model is None and self._settings.fast_start:
+            model = await run_in_threadpool(loader.load_cached, self._settings)
+        if model is None:
+            try:
+                model = await run_in_threadpool(self._load, self._settings)
+            except ModelLoadError as exc:
+                self.last_error = str(exc)
+                if self._settings.require_model:
+                    raise
+                logger.error("no model loaded, serving unready until a reload succeeds: %s", exc)
+                return
         self._current = model
         self.last_error = None
+        # A local copy served at start-up (fast start) is checked against the registry next.
+        self.pending_check = model.source == loader.SOURCE_CACHE and not model.degraded
         if model.degraded:
             logger.warning(
                 "serving model %s version %s, degraded: %s",
@@ -81,7 +96,40 @@ class ModelHolder:
                 model.degraded_reason,
             )
         else:
-            logger.info("serving model %s version %s", model.name, model.version)
+            logger.info("serving model %s version %s (%s)", model.name, model.version, model.source)
+
+    async def check_registry(self) -> None:
+        """After a fast start, ask the registry whether the local copy is still the champion.
+
+        The copy keeps serving while the check runs. If the alias now names another version,
+        that version is loaded and swapped in; if the store cannot be reached or no longer knows
+        the alias, the copy keeps serving marked degraded, with the reason. A reload that
+        happened meanwhile wins: its model is newer than anything this check could say.
+        """
+        if not self.pending_check or self._current is None:
+            return
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            started_from = self._current
+            try:
+                checked = await run_in_threadpool(loader.revalidate, started_from, self._settings)
+            except ModelLoadError as exc:
+                self.last_error = str(exc)
+                logger.error(
+                    "registry check: the champion could not be loaded, still serving %s version"
+                    " %s: %s",
+                    started_from.name,
+                    started_from.version,
+                    exc,
+                )
+                checked = None
+            finally:
+                self.pending_check = False
+            if checked is not None and self._current is started_from:
+                self._current = checked
+                if checked.degraded:
+                    logger.warning("registry check: degraded: %s", checked.degraded_reason)
 
     async def reload(self) -> Swap:
         """Load the configured model again (e.g. a new champion) and swap it in.

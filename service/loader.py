@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -296,7 +296,7 @@ def _load_from_registry(
         loaded = load_model(folder)
         _write_json(folder / REGISTRATION_FILE, identity)
     clf, manifest = loaded
-    _remember_last_good(model_dir, ref, version, run_id, manifest)
+    _remember_last_good(model_dir, ref, identity, where, manifest)
     return LoadedModel(
         classifier=clf,
         manifest=manifest,
@@ -390,6 +390,79 @@ def _brief(exc: BaseException) -> str:
     return text if len(text) <= 300 else f"{text[:170]} ... {text[-120:]}"
 
 
+class _NoLocalCopy(Exception):
+    """No verified last good copy: the message says what is missing or wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LastGood:
+    pointer: dict[str, Any]
+    folder: Path
+
+
+def _verified_last_good(ref: RegistryRef, model_dir: Path) -> _LastGood:
+    """Read ``last_good.json`` for ``ref`` and verify the copy's checksum, unpickling nothing.
+
+    Raises:
+        _NoLocalCopy: No copy is recorded for this alias (or version), or it does not verify.
+    """
+    pointer_path = model_dir / LAST_GOOD_FILE
+    try:
+        pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _NoLocalCopy(f"{pointer_path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise _NoLocalCopy(f"{pointer_path} is unreadable: {exc}") from None
+    if not isinstance(pointer, dict):
+        raise _NoLocalCopy(f"{pointer_path} is not a JSON object")
+    folder_name, expected = pointer.get("folder"), pointer.get("sha256")
+    wanted = ("alias", ref.alias) if ref.alias is not None else ("version", ref.version)
+    if pointer.get("name") != ref.name or pointer.get(wanted[0]) != wanted[1]:
+        raise _NoLocalCopy(f"the last good copy is not of {ref.name!r} {wanted[0]} {wanted[1]}")
+    # The folder must be a plain name inside the cache: the pointer is a file, not an authority.
+    if (
+        not isinstance(folder_name, str)
+        or folder_name in (".", "..")
+        or _safe_dir_name(folder_name) != folder_name
+    ):
+        raise _NoLocalCopy(f"{pointer_path} names an invalid folder")
+    if not isinstance(expected, str) or not _SHA256_RE.match(expected):
+        raise _NoLocalCopy(f"{pointer_path} records an invalid checksum")
+    folder = model_dir / folder_name
+    try:
+        actual = sha256_file(folder / PIPELINE_FILE)
+    except OSError as exc:
+        raise _NoLocalCopy(f"cannot read {folder / PIPELINE_FILE}: {exc}") from None
+    if actual != expected:
+        raise _NoLocalCopy(f"{folder / PIPELINE_FILE} does not match the checksum recorded for it")
+    return _LastGood(pointer, folder)
+
+
+def _from_last_good(
+    ref: RegistryRef,
+    last_good: _LastGood,
+    source_uri: str | None,
+    degraded_reason: str | None,
+) -> LoadedModel:
+    """Load a verified last good copy (``classifier.load_model`` checks it once more)."""
+    clf, manifest = load_model(last_good.folder)
+    pointer = last_good.pointer
+    version = str(pointer.get("version") or last_good.folder.name)
+    run_id = pointer.get("run_id")
+    return LoadedModel(
+        classifier=clf,
+        manifest=manifest,
+        name=ref.name,
+        version=version,
+        run_id=run_id if isinstance(run_id, str) and run_id else None,
+        source_uri=source_uri or f"models:/{ref.name}/{version}",
+        path=last_good.folder,
+        loaded_at=datetime.now(UTC),
+        source=SOURCE_CACHE,
+        degraded_reason=degraded_reason,
+    )
+
+
 def _load_last_good(
     ref: RegistryRef, model_dir: Path, source_uri: str | None, cause: StoreUnreachable
 ) -> LoadedModel:
@@ -403,62 +476,128 @@ def _load_last_good(
         ModelLoadError: No copy was recorded for this alias (or version), or it does not verify;
             the message gives both the store's error and the copy's.
     """
-    pointer_path = model_dir / LAST_GOOD_FILE
 
     def refuse(problem: str) -> ModelLoadError:
         return ModelLoadError(f"{cause}; no local copy can stand in: {problem}")
 
     try:
-        pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise refuse(f"{pointer_path} does not exist") from cause
-    except (OSError, ValueError) as exc:
-        raise refuse(f"{pointer_path} is unreadable: {exc}") from cause
-    if not isinstance(pointer, dict):
-        raise refuse(f"{pointer_path} is not a JSON object")
-    folder_name, expected = pointer.get("folder"), pointer.get("sha256")
-    wanted = ("alias", ref.alias) if ref.alias is not None else ("version", ref.version)
-    if pointer.get("name") != ref.name or pointer.get(wanted[0]) != wanted[1]:
-        raise refuse(f"the last good copy is not of {ref.name!r} {wanted[0]} {wanted[1]}")
-    # The folder must be a plain name inside the cache: the pointer is a file, not an authority.
-    if (
-        not isinstance(folder_name, str)
-        or folder_name in (".", "..")
-        or _safe_dir_name(folder_name) != folder_name
-    ):
-        raise refuse(f"{pointer_path} names an invalid folder")
-    if not isinstance(expected, str) or not _SHA256_RE.match(expected):
-        raise refuse(f"{pointer_path} records an invalid checksum")
-    folder = model_dir / folder_name
-    try:
-        actual = sha256_file(folder / PIPELINE_FILE)
-    except OSError as exc:
-        raise refuse(f"cannot read {folder / PIPELINE_FILE}: {exc}") from cause
-    if actual != expected:
-        raise refuse(f"{folder / PIPELINE_FILE} does not match the checksum recorded for it")
-    try:
-        clf, manifest = load_model(folder)
-    except ModelLoadError as exc:
+        last_good = _verified_last_good(ref, model_dir)
+    except _NoLocalCopy as exc:
         raise refuse(str(exc)) from cause
-    version = str(pointer.get("version") or folder_name)
-    run_id = pointer.get("run_id")
-    recorded = pointer.get("recorded_at")
+    version = str(last_good.pointer.get("version") or last_good.folder.name)
+    recorded = last_good.pointer.get("recorded_at")
     reason = f"{cause}; serving the last good local copy of {ref.name!r} version {version}" + (
         f" (recorded {recorded})" if isinstance(recorded, str) else ""
     )
+    try:
+        model = _from_last_good(ref, last_good, source_uri, reason)
+    except ModelLoadError as exc:
+        raise refuse(str(exc)) from cause
     logger.warning("degraded: %s", reason)
-    return LoadedModel(
-        classifier=clf,
-        manifest=manifest,
-        name=ref.name,
-        version=version,
-        run_id=run_id if isinstance(run_id, str) and run_id else None,
-        source_uri=source_uri or f"models:/{ref.name}/{version}",
-        path=folder,
-        loaded_at=datetime.now(UTC),
-        source=SOURCE_CACHE,
-        degraded_reason=reason,
+    return model
+
+
+def load_cached(settings: Settings) -> LoadedModel | None:
+    """Load the last good local copy of the settings' registry model, without MLflow.
+
+    This is the fast start: a restart serves the copy it served before at once (seconds, not
+    the ten it takes to import MLflow and open the store), and :func:`revalidate` then asks the
+    registry whether it is still the one the alias names. Only a copy recorded from the same
+    tracking store, for the same alias, whose checksum verifies, is used.
+
+    Args:
+        settings: Service settings (a ``models:/<name>@<alias>`` URI).
+
+    Returns:
+        The copy, ``source="cache"`` and not degraded (its registry check is pending), or None
+        when there is no usable copy (the reason is logged) or the URI is not an alias.
+    """
+    uri = settings.model_uri.strip()
+    if not uri.startswith(REGISTRY_SCHEME):
+        return None
+    ref = parse_registry_uri(uri)
+    if ref.alias is None:
+        return None
+    try:
+        last_good = _verified_last_good(ref, settings.cache_dir / _safe_dir_name(ref.name))
+        store = redact_uri(settings.resolved_tracking_uri())
+        if last_good.pointer.get("store") != store:
+            raise _NoLocalCopy(f"the last good copy was not recorded from {store}")
+        return _from_last_good(ref, last_good, uri, None)
+    except (_NoLocalCopy, ModelLoadError) as exc:
+        logger.info("no fast start (%s): loading from the registry", exc)
+        return None
+
+
+def load_cached_available(settings: Settings) -> bool:
+    """Whether :func:`load_cached` would find a verified copy (checked without unpickling).
+
+    Args:
+        settings: Service settings.
+
+    Returns:
+        True when a last good copy for the settings' store and alias exists and verifies.
+    """
+    uri = settings.model_uri.strip()
+    if not uri.startswith(REGISTRY_SCHEME):
+        return False
+    try:
+        ref = parse_registry_uri(uri)
+        if ref.alias is None:
+            return False
+        last_good = _verified_last_good(ref, settings.cache_dir / _safe_dir_name(ref.name))
+    except (_NoLocalCopy, ModelLoadError):
+        return False
+    return last_good.pointer.get("store") == redact_uri(settings.resolved_tracking_uri())
+
+
+def revalidate(current: LoadedModel, settings: Settings) -> LoadedModel:
+    """Ask the registry whether a model started from the local copy is still the one named.
+
+    Args:
+        current: The model serving now (from :func:`load_cached`).
+        settings: Service settings.
+
+    Returns:
+        ``current`` marked ``source="registry"`` when the alias still names that very
+        registration; the newly loaded model when it names another; ``current`` marked
+        degraded (with the reason) when the store cannot be reached or no longer knows the
+        alias.
+
+    Raises:
+        ModelLoadError: The alias names another version, which cannot be loaded (``current``
+            keeps serving).
+    """
+    uri = settings.model_uri.strip()
+    ref = parse_registry_uri(uri)
+    tracking_uri = settings.resolved_tracking_uri()
+    where = redact_uri(tracking_uri)
+    try:
+        model_version = _resolve(ref, tracking_uri, where)
+    except ModelLoadError as exc:
+        reason = f"{exc}; serving the last good local copy of {ref.name!r} {current.version}"
+        logger.warning("degraded: %s", reason)
+        return replace(current, degraded_reason=reason)
+    same = (
+        str(model_version.version) == current.version
+        and (str(model_version.run_id) if model_version.run_id else None) == current.run_id
+        and _recorded_created(current) == int(model_version.creation_timestamp or 0)
     )
+    if same:
+        logger.info("registry check: %s version %s is still %s", ref.name, current.version, uri)
+        return replace(current, source=SOURCE_REGISTRY)
+    logger.info("registry check: %s now names version %s; loading it", uri, model_version.version)
+    return load(settings)
+
+
+def _recorded_created(model: LoadedModel) -> int | None:
+    """The registration time recorded beside a cached copy (None when unknown)."""
+    try:
+        recorded = json.loads((model.path / REGISTRATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    created = recorded.get("created") if isinstance(recorded, dict) else None
+    return created if isinstance(created, int) else None
 
 
 def _download(artifact_uri: str, tracking_uri: str, model_dir: Path, dest: Path) -> None:
@@ -529,16 +668,19 @@ def _write_json(target: Path, data: dict[str, Any]) -> None:
 
 
 def _remember_last_good(
-    model_dir: Path, ref: RegistryRef, version: str, run_id: str | None, manifest: Manifest
+    model_dir: Path, ref: RegistryRef, identity: dict[str, Any], store: str, manifest: Manifest
 ) -> None:
     # The alias is recorded so that a fallback serves the last champion, not whatever version
-    # of the name was loaded last (a pinned version, another alias).
+    # of the name was loaded last (a pinned version, another alias); the store, so that a fast
+    # start never serves a copy that came from another store.
     pointer = {
         "name": ref.name,
         "alias": ref.alias,
-        "version": version,
-        "run_id": run_id,
-        "folder": version,
+        "version": identity["version"],
+        "run_id": identity["run_id"],
+        "created": identity["created"],
+        "store": store,
+        "folder": identity["version"],
         "sha256": manifest.sha256,
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -212,8 +212,9 @@ class LabelsResponse(BaseModel):
 
 _SOURCE_DESCRIPTION = (
     'Where the model came from: "registry" (resolved in the MLflow registry), "local" (a'
-    ' configured folder) or "cache" (the last good local copy, because the tracking store could'
-    " not be reached)."
+    ' configured folder) or "cache" (the last good local copy: after a fast start, until the'
+    ' registry check confirms it, which turns this into "registry"; or, when degraded, because'
+    " the tracking store could not be reached)."
 )
 _DEGRADED_DESCRIPTION = "True when the model serving is a fallback, not the one the settings name."
 _REASON_DESCRIPTION = "Why the service is degraded; null when it is not."

@@ -51,7 +51,7 @@ def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
     return found
 
 
-def presented_key(
+async def presented_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> str | None:
@@ -72,7 +72,7 @@ def presented_key(
 PresentedKey = Annotated[str | None, Depends(presented_key)]
 
 
-def require_api_key(request: Request, key: PresentedKey) -> None:
+async def require_api_key(request: Request, key: PresentedKey) -> None:
     """Let a request through to a /v1 route when API keys are off or its key is accepted.
 
     Admin keys are accepted as well: an admin can do whatever a client can.
@@ -94,7 +94,7 @@ def require_api_key(request: Request, key: PresentedKey) -> None:
         raise Forbidden("the API key is not valid")
 
 
-def require_admin_key(request: Request, key: PresentedKey) -> None:
+async def require_admin_key(request: Request, key: PresentedKey) -> None:
     """Let a request through to an admin route only with an admin key.
 
     Args:

@@ -10,30 +10,12 @@ import uvicorn
 from classifier.errors import ModelLoadError
 from service.app import create_app
 from service.lifecycle import Loader
-from service.loader import LoadedModel, load
+from service.loader import LoadedModel, load, load_cached
 from service.settings import Settings
 
 FACTORY = "service.app:create_app"
 # The code uvicorn itself exits with when an application fails to start.
 EXIT_STARTUP_FAILED = 3
-
-
-class _Preloaded:
-    """A loader that hands out a model loaded before the server started, then loads normally.
-
-    Args:
-        model: The model loaded up front.
-        load: The loader for every later load (reloads).
-    """
-
-    def __init__(self, model: LoadedModel, load: Loader) -> None:
-        self._model: LoadedModel | None = model
-        self._load = load
-
-    def __call__(self, settings: Settings) -> LoadedModel:
-        """Return the preloaded model the first time, a fresh load after that."""
-        model, self._model = self._model, None
-        return model if model is not None else self._load(settings)
 
 
 def _one_line(message: str) -> str:
@@ -48,10 +30,12 @@ def preload(settings: Settings, loader: Loader = load) -> LoadedModel | None:
 
     Args:
         settings: Service settings.
-        loader: How to load the model.
+        loader: How to load the model (after the local copy, with ``fast_start``).
 
     Returns:
         The model, or None when ``require_model`` is off (the app loads it, or starts unready).
+        With ``fast_start``, the verified local copy when there is one (the app checks the
+        registry once it serves).
 
     Raises:
         SystemExit: The model is required and cannot be loaded (code 3, the reason on stderr).
@@ -59,6 +43,10 @@ def preload(settings: Settings, loader: Loader = load) -> LoadedModel | None:
     if not settings.require_model:
         return None
     try:
+        if settings.fast_start:
+            cached = load_cached(settings)
+            if cached is not None:
+                return cached
         return loader(settings)
     except ModelLoadError as exc:
         print(
@@ -113,8 +101,8 @@ def run(settings: Settings | None = None) -> None:
     settings = settings if settings is not None else Settings()
     model = preload(settings, load)
     if settings.workers == 1:
-        loader: Loader = load if model is None else _Preloaded(model, load)
-        uvicorn.run(create_app(settings, loader=loader), host=settings.host, port=settings.port)
+        app = create_app(settings, loader=load, initial=model)
+        uvicorn.run(app, host=settings.host, port=settings.port)
         return
     # Each worker process loads its own copy; the load above only proved that it can be done.
     del model

@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    fast_start: bool = Field(
+        default=False,
+        description=(
+            "Start from the last good local copy of the registry model (checksum verified, same"
+            " store and alias) without waiting for MLflow, then check the registry in the"
+            " background and swap in the champion if it has changed. `narratives serve` turns"
+            " it on."
+        ),
+    )
+
     @field_validator("api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

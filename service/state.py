@@ -47,7 +47,12 @@ def state_of(request: Request) -> ServiceState:
     return state
 
 
-def current_model(request: Request) -> LoadedModel:
+async def _state(request: Request) -> ServiceState:
+    """:func:`state_of` as a dependency (async: no worker-thread hop for a lookup)."""
+    return state_of(request)
+
+
+async def current_model(request: Request) -> LoadedModel:
     """The model serving now, read once per request.
 
     The request keeps this object until it finishes, so a reload during the request does not
@@ -70,5 +75,7 @@ def current_model(request: Request) -> LoadedModel:
     return model
 
 
-State = Annotated[ServiceState, Depends(state_of)]
+# The dependencies are async functions that never block: FastAPI runs a plain `def` dependency in
+# a worker thread, and that hand-off costs more than the lookup itself.
+State = Annotated[ServiceState, Depends(_state)]
 CurrentModel = Annotated[LoadedModel, Depends(current_model)]

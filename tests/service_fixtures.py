@@ -60,6 +60,7 @@ def make_settings(model_uri: str | Path, cache_dir: Path, **overrides: Any) -> S
         "max_chars": 20_000,
         "max_body_bytes": 8 * 1024 * 1024,
         "require_model": False,
+        "fast_start": False,
     }
     values.update(overrides)
     return Settings(**values)

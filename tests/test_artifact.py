@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from classifier import ModelLoadError, NarrativeClassifier, load_model, read_manifest, save_model
-from classifier.artifact import MANIFEST_FILE, PIPELINE_FILE
+from classifier.artifact import MANIFEST_FILE, PIPELINE_FILE, sha256_file
+from classifier.linear import SCORER_FILE
 
 TEXTS = ["فرضت واشنطن عقوبات على مصرف", "استقبل الرئيس السفير الجديد", "فاز الفريق بالمباراة"]
 
@@ -62,11 +64,56 @@ def test_incomplete_manifest_rejected(saved: Path) -> None:
         read_manifest(saved)
 
 
-def test_incompatible_version_rejected(saved: Path) -> None:
+def test_incompatible_version_rejected_before_unpickling_the_pipeline(saved: Path) -> None:
     raw = json.loads((saved / MANIFEST_FILE).read_text(encoding="utf-8"))
     raw["versions"]["scikit-learn"] = "0.24.2"
     (saved / MANIFEST_FILE).write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(ModelLoadError, match=r"scikit-learn 0\.24\.2"):
+        load_model(saved, with_pipeline=True)
+
+
+def test_the_scorer_does_not_depend_on_the_scikit_learn_version(saved: Path) -> None:
+    # Plain arrays, no pickle: another scikit-learn release reads them the same.
+    raw = json.loads((saved / MANIFEST_FILE).read_text(encoding="utf-8"))
+    raw["versions"]["scikit-learn"] = "0.24.2"
+    (saved / MANIFEST_FILE).write_text(json.dumps(raw), encoding="utf-8")
+    loaded, _ = load_model(saved)
+    assert loaded.pipeline is None and loaded.scorer is not None
+    assert loaded.predict(TEXTS)
+
+
+def test_loads_from_the_scorer_unless_the_pipeline_is_asked_for(
+    saved: Path, tiny_model: NarrativeClassifier
+) -> None:
+    fast, _ = load_model(saved)
+    full, _ = load_model(saved, with_pipeline=True)
+    assert fast.pipeline is None and fast.scorer is not None
+    assert full.pipeline is not None and full.scorer is not None
+    assert fast.predict(TEXTS) == full.predict(TEXTS) == tiny_model.predict(TEXTS)
+    assert fast.explain(TEXTS[0]) == full.explain(TEXTS[0]) == tiny_model.explain(TEXTS[0])
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [("truncated", "checksum mismatch"), ("deleted", "no scorer file")],
+)
+def test_a_damaged_scorer_is_refused(saved: Path, damage: str, problem: str) -> None:
+    path = saved / SCORER_FILE
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    else:
+        path.unlink()
+    with pytest.raises(ModelLoadError, match=problem):
+        load_model(saved)
+
+
+def test_a_scorer_that_is_not_a_scorer_is_refused(saved: Path) -> None:
+    # Checksums agree (both rewritten), the content is wrong: a clear error, no crash.
+    np.savez(saved / SCORER_FILE, coef=np.zeros((2, 2)))
+    raw = json.loads((saved / MANIFEST_FILE).read_text(encoding="utf-8"))
+    raw["scorer_sha256"] = sha256_file(saved / SCORER_FILE)
+    (saved / MANIFEST_FILE).write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="cannot read the scorer"):
         load_model(saved)
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from classifier import ModelLoadError, NarrativeClassifier, Prediction
 from classifier.artifact import PIPELINE_FILE
+from service.api import INLINE_MAX_CHARS
 from service.loader import LoadedModel, load_local
 from service.settings import Settings
 from tests.service_fixtures import (
@@ -141,10 +142,9 @@ def test_a_request_in_flight_finishes_on_the_model_it_started_with(
 ) -> None:
     folder = save_test_model(tiny_model, tmp_path / "model")
     real = load_local(folder)
-    gated = _GatedClassifier.from_pipeline(
-        real.classifier.pipeline,
-        real.classifier.labels,
-        real.classifier.thresholds,  # type: ignore[arg-type]
+    assert real.classifier.scorer is not None
+    gated = _GatedClassifier.from_scorer(
+        real.classifier.scorer, real.classifier.labels, real.classifier.thresholds
     )
     gated.entered, gated.release = threading.Event(), threading.Event()
     versions = iter(
@@ -159,9 +159,12 @@ def test_a_request_in_flight_finishes_on_the_model_it_started_with(
 
     result: dict[str, Any] = {}
     with running_client(_settings(folder, tmp_path), loader=loader) as client:
+        # Long enough to be scored in a worker thread (short ones are scored on the event loop,
+        # where nothing else can run meanwhile, a reload included).
+        long_text = " ".join([TEXT] * (INLINE_MAX_CHARS // len(TEXT) + 1))
 
         def slow_request() -> None:
-            result["response"] = client.post("/v1/classify", json={"text": TEXT})
+            result["response"] = client.post("/v1/classify", json={"text": long_text})
 
         worker = threading.Thread(target=slow_request)
         worker.start()

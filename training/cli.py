@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from rich.table import Table
 from classifier import ClassifierError, ModelConfig
 from training.config import DEFAULT_DATA, DEFAULT_EXPERIMENT, DEFAULT_LABEL_DEFINITIONS, TrainConfig
 from training.data import DataValidationError
-from training.evaluation import Evaluation
+
+if TYPE_CHECKING:
+    from training.evaluation import Evaluation
 
 app = typer.Typer(
     name="narratives",
@@ -464,10 +466,9 @@ def serve(
     Example:
         narratives serve --port 8000
     """
+    from service.loader import load_cached_available
     from service.server import run
     from service.settings import Settings
-    from training.lifecycle import ensure_champion
-    from training.tracking import TrackingError
 
     overrides: dict[str, object] = {
         "host": host,
@@ -478,9 +479,19 @@ def serve(
     # `narratives serve` promises a model: refuse to start without one unless told otherwise.
     if "NARRATIVES_REQUIRE_MODEL" not in os.environ:
         overrides["require_model"] = True
+    # A restart serves the champion it served before at once; the registry is checked once up.
+    if "NARRATIVES_FAST_START" not in os.environ:
+        overrides["fast_start"] = True
     # model_copy keeps the NARRATIVES_* environment and replaces only what was given here.
     settings = Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if settings.model_uri.startswith("models:/"):
+    if settings.fast_start and load_cached_available(settings):
+        # A champion existed when this copy was recorded: MLflow (seconds to import) is not
+        # needed before the service is up, and the service confirms the champion itself.
+        console.print("champion: the local copy recorded last; the registry is checked once up")
+    elif settings.model_uri.startswith("models:/"):
+        from training.lifecycle import ensure_champion
+        from training.tracking import TrackingError
+
         # An unreachable server should fail in seconds, not after MLflow's minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")

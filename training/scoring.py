@@ -50,7 +50,7 @@ from rich.progress import (
 )
 
 from classifier import NarrativeClassifier, load_model
-from classifier.artifact import MANIFEST_FILE, PIPELINE_FILE, read_manifest
+from classifier.artifact import PIPELINE_FILE, model_files, read_manifest
 from classifier.errors import ModelLoadError
 
 FORMAT = "narratives-scores/1"
@@ -483,7 +483,7 @@ class ModelPlugin(WorkerPlugin):
 
     Args:
         sha256: The pipeline's checksum (the model's identity).
-        files: ``manifest.json`` and ``pipeline.joblib`` as bytes.
+        files: The model folder's files (:func:`classifier.artifact.model_files`) as bytes.
     """
 
     # The same model registered again (a rerun on a long-lived cluster) is not loaded again.
@@ -791,7 +791,7 @@ def _read_model(model_dir: Path) -> tuple[str, tuple[str, ...], dict[str, bytes]
     """Read a model folder's files and check the pipeline's checksum before shipping them."""
     manifest = read_manifest(model_dir)
     try:
-        files = {name: (model_dir / name).read_bytes() for name in (MANIFEST_FILE, PIPELINE_FILE)}
+        files = {name: (model_dir / name).read_bytes() for name in model_files(manifest)}
     except OSError as exc:
         raise ModelLoadError(f"cannot read the model at {model_dir}: {exc}") from exc
     if hashlib.sha256(files[PIPELINE_FILE]).hexdigest() != manifest.sha256:

@@ -1,0 +1,359 @@
+"""The fitted pipeline's arithmetic in plain NumPy: score passages without scikit-learn.
+
+A fitted pipeline of word and character TF-IDF and one-vs-rest logistic regression is, at
+prediction time, a few lookups and one dot product per passage: count the terms found in each
+vocabulary, weight them (``1 + log(count)`` times the term's idf), scale each vocabulary's vector
+to unit length, and take the logistic function of its dot product with each label's weights.
+:class:`LinearScorer` holds exactly those numbers, taken from the fitted estimators, and computes
+the same scores (``tests/test_linear.py`` pins them to ``Pipeline.predict_proba``).
+
+What this buys a service: no scikit-learn import (seconds here) and no pickle at start-up, a
+faster call for one passage (no estimator validation), and character n-gram columns cached per
+word. It is written next to the pickled pipeline as ``scorer.npz`` (arrays only, loaded with
+``allow_pickle=False``); the pipeline stays the artifact of record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from classifier.errors import ModelLoadError
+from classifier.features import word_char_ngrams
+from classifier.preprocess import tokenize
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+SCORER_FILE = "scorer.npz"
+SCORER_FORMAT = "narrative-linear/1"
+# Terms are stored as one newline-joined UTF-8 buffer: a term never holds a newline (words are
+# split on white space, and character n-grams are taken inside words).
+_TERM_SEP = "\n"
+# Per-word cache of character n-gram columns; words repeat, so this stays small in practice.
+_CHAR_CACHE_WORDS = 200_000
+
+Kind = Literal["word", "char"]
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One vectoriser's part of the feature space.
+
+    Attributes:
+        name: The vectoriser's name in the pipeline (``word`` or ``char``).
+        kind: ``word`` (tokens and word n-grams) or ``char`` (character n-grams inside words).
+        ngram_range: Smallest and largest n.
+        terms: The vocabulary, in column order.
+        idf: Inverse document frequency of each term (float32, as fitted).
+        offset: The block's first column in the joined feature space.
+        sublinear_tf: Whether counts become ``1 + log(count)``.
+    """
+
+    name: str
+    kind: Kind
+    ngram_range: tuple[int, int]
+    terms: tuple[str, ...]
+    idf: NDArray[np.float32]
+    offset: int
+    sublinear_tf: bool
+    vocabulary: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Derived, not stored: the term list is the one source of truth.
+        object.__setattr__(self, "vocabulary", {t: i for i, t in enumerate(self.terms)})
+
+
+def word_ngrams(tokens: Sequence[str], ngram_range: tuple[int, int]) -> list[str]:
+    """Word n-grams as scikit-learn's word analyser makes them (tokens joined by a space).
+
+    Args:
+        tokens: The tokens of one document.
+        ngram_range: Smallest and largest n.
+
+    Returns:
+        Every n-gram for n in the range, shorter n first.
+    """
+    lo, hi = ngram_range
+    grams: list[str] = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+class LinearScorer:
+    """Scores of a fitted word + char TF-IDF, one-vs-rest logistic regression pipeline.
+
+    Args:
+        blocks: The feature blocks, in the pipeline's order.
+        coef: ``(labels, features)`` weights over the joined feature space.
+        intercept: ``(labels,)`` intercepts.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[Block],
+        coef: NDArray[np.float64],
+        intercept: NDArray[np.float64],
+    ) -> None:
+        self.blocks = tuple(blocks)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        n_features = sum(len(b.terms) for b in self.blocks)
+        if self.coef.shape != (len(self.intercept), n_features):
+            raise ModelLoadError(
+                f"scorer weights have shape {self.coef.shape}, expected"
+                f" ({len(self.intercept)}, {n_features})"
+            )
+        self._char_columns: dict[tuple[int, str], NDArray[np.intp]] = {}
+
+    @property
+    def n_features(self) -> int:
+        """Columns of the joined feature space."""
+        return int(self.coef.shape[1])
+
+    def term(self, column: int) -> tuple[Block, str]:
+        """The block and term of a joined-space column."""
+        for block in self.blocks:
+            if block.offset <= column < block.offset + len(block.terms):
+                return block, block.terms[column - block.offset]
+        raise IndexError(column)
+
+    def _char_cols(self, index: int, block: Block, word: str) -> NDArray[np.intp]:
+        key = (index, word)
+        cols = self._char_columns.get(key)
+        if cols is None:
+            vocab = block.vocabulary
+            lo, hi = block.ngram_range
+            found = [vocab[g] for g in word_char_ngrams(word, lo, hi) if g in vocab]
+            cols = np.asarray(found, dtype=np.intp)
+            if len(self._char_columns) >= _CHAR_CACHE_WORDS:
+                self._char_columns.clear()
+            self._char_columns[key] = cols
+        return cols
+
+    def _block_columns(self, index: int, block: Block, document: str) -> NDArray[np.intp]:
+        """Block-local column of every term occurrence found in the vocabulary."""
+        if block.kind == "char":
+            parts = [self._char_cols(index, block, w) for w in document.split()]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+        vocab = block.vocabulary
+        grams = word_ngrams(tokenize(document), block.ngram_range)
+        return np.asarray([vocab[g] for g in grams if g in vocab], dtype=np.intp)
+
+    def features(self, document: str) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+        """The TF-IDF vector of one normalised document, as sparse columns and values.
+
+        Args:
+            document: A document already passed through :func:`classifier.preprocess.normalize`.
+
+        Returns:
+            Joined-space columns (ascending) and their float32 values, each block scaled to unit
+            length, as the fitted vectorisers give them.
+        """
+        all_cols: list[NDArray[np.intp]] = []
+        all_vals: list[NDArray[np.float32]] = []
+        for index, block in enumerate(self.blocks):
+            cols, counts = np.unique(
+                self._block_columns(index, block, document), return_counts=True
+            )
+            values = counts.astype(np.float32)
+            if block.sublinear_tf:
+                np.log(values, out=values)
+                values += np.float32(1)
+            values *= block.idf[cols]
+            # As scikit-learn's l2 normaliser: float32 squares summed in order in a double (a
+            # cumulative sum is sequential; np.sum would pair terms and round differently).
+            squares = (values * values).astype(np.float64)
+            norm = np.sqrt(np.cumsum(squares)[-1]) if squares.size else 0.0
+            if norm > 0:
+                values /= norm
+            all_cols.append(cols + block.offset)
+            all_vals.append(values.astype(np.float32, copy=False))
+        return np.concatenate(all_cols), np.concatenate(all_vals)
+
+    def decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
+        """Per-label decision values (log-odds) of normalised documents, ``(docs, labels)``."""
+        out = np.empty((len(documents), len(self.intercept)), dtype=np.float64)
+        for i, document in enumerate(documents):
+            cols, values = self.features(document)
+            # Summed in column order, as SciPy's sparse product does, then the intercept added.
+            products = self.coef[:, cols] * values.astype(np.float64)
+            total = np.cumsum(products, axis=1)[:, -1] if cols.size else 0.0
+            out[i] = total + self.intercept
+        return out
+
+    def scores(self, documents: Sequence[str]) -> NDArray[np.float64]:
+        """Per-label probabilities of normalised documents, ``(docs, labels)``.
+
+        Args:
+            documents: Documents already passed through
+                :func:`classifier.preprocess.normalize`.
+
+        Returns:
+            The logistic function of each label's decision value, as the one-vs-rest logistic
+            regression's ``predict_proba`` gives it.
+        """
+        decision = self.decision(documents)
+        return 1.0 / (1.0 + np.exp(-decision))
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline) -> LinearScorer | None:
+        """Take the numbers out of a fitted pipeline, when it is of the supported shape.
+
+        Args:
+            pipeline: A fitted pipeline from :func:`classifier.pipeline.build_pipeline`.
+
+        Returns:
+            The scorer, or None for a pipeline whose scores it cannot reproduce (the calibrated
+            SVM), which then predicts through scikit-learn.
+        """
+        view = linear_view(pipeline)
+        return view[0] if view is not None and view[1] else None
+
+    def save(self, path: Path) -> None:
+        """Write the scorer as one ``.npz`` of plain arrays (no pickled objects).
+
+        Args:
+            path: The file to write.
+        """
+        meta: dict[str, Any] = {"format": SCORER_FORMAT, "blocks": []}
+        arrays: dict[str, NDArray[Any]] = {"coef": self.coef, "intercept": self.intercept}
+        for i, block in enumerate(self.blocks):
+            if any(_TERM_SEP in t for t in block.terms):
+                raise ValueError(f"a term of block {block.name!r} contains a newline")
+            meta["blocks"].append(
+                {
+                    "name": block.name,
+                    "kind": block.kind,
+                    "ngram_range": list(block.ngram_range),
+                    "offset": block.offset,
+                    "sublinear_tf": block.sublinear_tf,
+                }
+            )
+            joined = _TERM_SEP.join(block.terms).encode("utf-8")
+            arrays[f"terms_{i}"] = np.frombuffer(joined, dtype=np.uint8)
+            arrays[f"idf_{i}"] = block.idf
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with path.open("wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> LinearScorer:
+        """Read a scorer written by :meth:`save`.
+
+        Args:
+            path: The ``.npz`` file (its checksum is verified by the caller).
+
+        Returns:
+            The scorer.
+
+        Raises:
+            ModelLoadError: The file is not a scorer of this format.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+                if meta.get("format") != SCORER_FORMAT:
+                    raise ModelLoadError(f"{path} is not of format {SCORER_FORMAT}")
+                blocks = []
+                for i, spec in enumerate(meta["blocks"]):
+                    text = bytes(data[f"terms_{i}"]).decode("utf-8")
+                    blocks.append(
+                        Block(
+                            name=str(spec["name"]),
+                            kind="char" if spec["kind"] == "char" else "word",
+                            ngram_range=(int(spec["ngram_range"][0]), int(spec["ngram_range"][1])),
+                            terms=tuple(text.split(_TERM_SEP)) if text else (),
+                            idf=np.asarray(data[f"idf_{i}"], dtype=np.float32),
+                            offset=int(spec["offset"]),
+                            sublinear_tf=bool(spec["sublinear_tf"]),
+                        )
+                    )
+                return cls(blocks, data["coef"], data["intercept"])
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ModelLoadError(f"cannot read the scorer {path}: {exc!r}") from exc
+
+
+def _blocks_of(pipeline: Pipeline) -> list[Block] | None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifier.features import CharWbNgrams
+
+    blocks: list[Block] = []
+    offset = 0
+    for name, vec in pipeline.named_steps["features"].transformer_list:
+        if not isinstance(vec, TfidfVectorizer) or vec.norm != "l2" or not vec.use_idf:
+            return None
+        if vec.binary or vec.lowercase or vec.stop_words is not None:
+            return None
+        kind: Kind
+        if isinstance(vec.analyzer, CharWbNgrams):
+            kind, ngram_range = "char", vec.analyzer.ngram_range
+        elif vec.analyzer == "char_wb":
+            kind, ngram_range = "char", vec.ngram_range
+        elif vec.analyzer == "word" and vec.tokenizer is tokenize:
+            kind, ngram_range = "word", vec.ngram_range
+        else:
+            return None
+        terms = [""] * len(vec.vocabulary_)
+        for term, column in vec.vocabulary_.items():
+            terms[column] = term
+        blocks.append(
+            Block(
+                name=name,
+                kind=kind,
+                ngram_range=(int(ngram_range[0]), int(ngram_range[1])),
+                terms=tuple(terms),
+                idf=np.asarray(vec.idf_, dtype=np.float32),
+                offset=offset,
+                sublinear_tf=bool(vec.sublinear_tf),
+            )
+        )
+        offset += len(terms)
+    return blocks
+
+
+def linear_view(pipeline: Pipeline) -> tuple[LinearScorer, bool] | None:
+    """The pipeline's features and per-label weights, and whether they reproduce its scores.
+
+    For logistic regression the weights are the model itself (exact). For the calibrated SVM
+    they are the SVM weights averaged over the calibration folds: right for telling which terms
+    pushed a label up, not for scoring.
+
+    Args:
+        pipeline: A fitted pipeline from :func:`classifier.pipeline.build_pipeline`.
+
+    Returns:
+        ``(scorer, exact)``, or None when the features are of a kind this module cannot compute.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    blocks = _blocks_of(pipeline)
+    if blocks is None:
+        return None
+    estimators = pipeline.named_steps["clf"].estimators_
+    rows: list[NDArray[np.float64]] = []
+    intercepts: list[float] = []
+    exact = True
+    for est in estimators:
+        if isinstance(est, LogisticRegression):
+            rows.append(np.asarray(est.coef_[0], dtype=np.float64))
+            intercepts.append(float(est.intercept_[0]))
+        elif isinstance(est, CalibratedClassifierCV):
+            fold_models = [c.estimator for c in est.calibrated_classifiers_]
+            rows.append(np.mean([np.asarray(m.coef_[0]) for m in fold_models], axis=0))
+            intercepts.append(float(np.mean([m.intercept_[0] for m in fold_models])))
+            exact = False
+        else:
+            return None
+    return LinearScorer(blocks, np.vstack(rows), np.asarray(intercepts)), exact
