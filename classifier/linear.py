@@ -129,10 +129,9 @@ class LinearScorer:
         key = (index, word)
         cols = self._char_columns.get(key)
         if cols is None:
-            vocab = block.vocabulary
             lo, hi = block.ngram_range
-            found = [vocab[g] for g in word_char_ngrams(word, lo, hi) if g in vocab]
-            cols = np.asarray(found, dtype=np.intp)
+            found = map(block.vocabulary.get, word_char_ngrams(word, lo, hi))
+            cols = np.asarray([c for c in found if c is not None], dtype=np.intp)
             if len(self._char_columns) >= _CHAR_CACHE_WORDS:
                 self._char_columns.clear()
             self._char_columns[key] = cols

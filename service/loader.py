@@ -148,7 +148,7 @@ def load(settings: Settings) -> LoadedModel:
         The loaded, verified model.
 
     Raises:
-        ModelLoadError: The model cannot be found, downloaded, verified or unpickled (and, for
+        ModelLoadError: The model cannot be found, downloaded, verified or read (and, for
             an unreachable store, no verified local copy can stand in).
     """
     uri = settings.model_uri.strip()
@@ -186,7 +186,7 @@ def load_local(folder: Path, source_uri: str | None = None) -> LoadedModel:
     """Load a model folder written by :func:`classifier.save_model`, without MLflow.
 
     Args:
-        folder: Folder holding ``manifest.json`` and ``pipeline.joblib``.
+        folder: A model folder written by :func:`classifier.save_model`.
         source_uri: The URI it was configured as (defaults to the folder path).
 
     Returns:
@@ -469,7 +469,7 @@ def _load_last_good(
     """Load the last good local copy recorded for ``ref``, verified against its recorded checksum.
 
     The pipeline file's SHA-256 is compared with the one recorded in ``last_good.json`` *before*
-    :func:`classifier.load_model` (which checks it against the manifest, then unpickles), so a
+    :func:`classifier.load_model` (which checks every file against the manifest), so a
     copy whose pipeline and manifest were both replaced is refused without being unpickled.
 
     Raises:

@@ -38,8 +38,8 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL_URI,
         description=(
             "Model to serve: 'models:/<name>@<alias>' or 'models:/<name>/<version>' in the MLflow"
-            " registry, or a local folder (or file:// URI) holding manifest.json and"
-            " pipeline.joblib."
+            " registry, or a local folder (or file:// URI) written by classifier.save_model"
+            " (manifest.json, pipeline.joblib, scorer.npz)."
         ),
     )
     tracking_uri: str | None = Field(

@@ -78,14 +78,14 @@ def fetch_model(
     """Find a model's classifier folder: a local folder as is, else downloaded once into ``dest``.
 
     Args:
-        model: A folder holding ``manifest.json`` and ``pipeline.joblib``, a ``models:/`` or
+        model: A model folder written by :func:`classifier.save_model`, a ``models:/`` or
             ``runs:/`` URI, or None for the champion of ``model_name``.
         model_name: Registered model name (for the champion).
         dest: An existing folder to download into.
         tracking_uri: MLflow store.
 
     Returns:
-        The classifier folder (not yet unpickled) and a short description of the model.
+        The classifier folder (not yet loaded) and a short description of the model.
 
     Raises:
         TrackingError: No champion, or the URI cannot be downloaded.

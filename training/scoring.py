@@ -471,7 +471,7 @@ def _install(sha256: str, files: dict[str, bytes], scratch: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    clf, manifest = load_model(folder)  # checks the pipeline's SHA-256 before unpickling
+    clf, manifest = load_model(folder)  # checks every file's SHA-256 before reading it
     if manifest.sha256 != sha256:
         raise ModelLoadError(f"the model shipped to this worker is not {sha256[:12]}")
     _MODELS[sha256] = clf
@@ -828,7 +828,7 @@ def score_corpus(
         client: A client of the Dask cluster.
         source: Input file, folder or glob (local path or fsspec URL the workers can read).
         output: Output folder (local path or fsspec URL the workers can write).
-        model_dir: A model folder (``manifest.json`` and ``pipeline.joblib``).
+        model_dir: A model folder written by :func:`classifier.save_model`.
         options: Columns and partition size.
         model_label: How to name the model in the plan and messages (default: the folder).
         progress: Progress receiver.

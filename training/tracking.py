@@ -150,8 +150,8 @@ def log_dataset(
 class NarrativePyfunc(PythonModel):
     """MLflow pyfunc flavour: a DataFrame with a ``text`` column in; labels and scores out.
 
-    The classifier folder (pipeline + manifest) travels as an artifact and is loaded through
-    :func:`classifier.load_model`, so its checksum is verified before it is unpickled.
+    The classifier folder (manifest, pipeline, scorer) travels as an artifact and is loaded through
+    :func:`classifier.load_model`, so its checksums are verified before it is read.
     """
 
     def load_context(self, context: PythonModelContext) -> None:
@@ -310,7 +310,7 @@ def download_classifier(ref_or_uri: ModelRef | str, dest: Path) -> Path:
         dest: An existing folder to download into.
 
     Returns:
-        The classifier folder (``manifest.json`` and ``pipeline.joblib``) inside ``dest``.
+        The classifier folder (as written by :func:`classifier.save_model`) inside ``dest``.
 
     Raises:
         TrackingError: The URI cannot be downloaded.
