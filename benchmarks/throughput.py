@@ -88,7 +88,7 @@ def clear_caches(clf: NarrativeClassifier | None = None) -> None:
     from classifier import features, preprocess
 
     if clf is not None and clf.scorer is not None:
-        clf.scorer._char_columns.clear()
+        clf.scorer.clear_cache()
     features.word_char_ngrams.cache_clear()
     preprocess._normalize_chunk.cache_clear()
     preprocess._chunk_tokens.cache_clear()

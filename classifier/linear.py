@@ -113,6 +113,10 @@ class LinearScorer:
             )
         self._char_columns: dict[tuple[int, str], NDArray[np.intp]] = {}
 
+    def clear_cache(self) -> None:
+        """Forget the cached character n-gram columns of the words seen so far."""
+        self._char_columns.clear()
+
     @property
     def n_features(self) -> int:
         """Columns of the joined feature space."""

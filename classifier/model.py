@@ -151,6 +151,57 @@ def _fit_model(template: BaseEstimator, x: Any, y: NDArray[np.int_]) -> BaseEsti
     return clone(template).fit(x, y)
 
 
+def _features(
+    counts: Sequence[TermCounts], weights: Sequence[FittedTfidf], rows: NDArray[np.intp] | None
+) -> Any:
+    """The joined TF-IDF features of some rows (all rows when None), as the union gives them."""
+    import scipy.sparse as sp
+
+    from classifier.termcounts import transform_rows
+
+    blocks = [transform_rows(c, w, rows) for c, w in zip(counts, weights, strict=True)]
+    return sp.hstack(blocks, format="csr")
+
+
+def _cross_fit(
+    model: BaseEstimator,
+    counts: Sequence[TermCounts],
+    y: NDArray[np.int_],
+    splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    n_jobs: int | None,
+) -> tuple[NDArray[np.float64], list[FittedTfidf], BaseEstimator]:
+    """Fit on all rows and on each fold's training rows; score each fold's held-out rows.
+
+    Features are built here, one fit ahead of the fits, which run in ``n_jobs`` worker processes.
+    Not threads: liblinear's dual solver draws from one process-wide random generator, so two
+    fits sharing a process would not be reproducible.
+
+    Returns:
+        Out-of-fold scores, the TF-IDF weights fitted on all rows, and the model fitted on all
+        rows.
+    """
+    from joblib import Parallel, delayed
+
+    from classifier.termcounts import fit_tfidf
+
+    plan: list[NDArray[np.intp] | None] = [None, *(train for train, _ in splits)]
+    fitted: list[list[FittedTfidf]] = []
+
+    def jobs() -> Iterator[Any]:
+        for rows in plan:
+            weights = [fit_tfidf(c, rows) for c in counts]
+            fitted.append(weights)
+            target = y if rows is None else y[rows]
+            yield delayed(_fit_model)(model, _features(counts, weights, rows), target)
+
+    # max_nbytes=None: liblinear cannot take the read-only memory maps joblib would send.
+    models = Parallel(n_jobs=n_jobs, pre_dispatch="n_jobs", max_nbytes=None)(jobs())
+    oof = np.zeros(y.shape, dtype=float)
+    for (_, held_out), weights, fold_model in zip(splits, fitted[1:], models[1:], strict=True):
+        oof[held_out] = fold_model.predict_proba(_features(counts, weights, held_out))
+    return oof, fitted[0], models[0]
+
+
 class NarrativeClassifier:
     """Multi-label classifier of Arabic passages by narrative type.
 
@@ -278,12 +329,10 @@ class NarrativeClassifier:
                     f"label {label!r} is on {count} of {len(texts)} passages: it needs at least"
                     " two passages with it and one without"
                 )
-        import scipy.sparse as sp
-        from joblib import Parallel, delayed
 
         from classifier.pipeline import build_pipeline
         from classifier.stratify import MultilabelStratifiedKFold
-        from classifier.termcounts import count_terms, fit_tfidf, to_vectorizer, transform_rows
+        from classifier.termcounts import count_terms, to_vectorizer
 
         folds = int(min(self.config.cv_folds, support.min()))
         cv = MultilabelStratifiedKFold(max(folds, 2), seed=self.config.seed)
@@ -292,49 +341,25 @@ class NarrativeClassifier:
         for k, (_, test) in enumerate(splits):
             self.fold_ids[test] = k
         template = build_pipeline(self.config)
-        normalizer = template.named_steps["normalize"].fit(texts)
-        union = template.named_steps["features"]
+        documents = template.named_steps["normalize"].fit(texts).transform(texts)
         # One analysis pass over the corpus serves every fold and the final fit.
-        documents = normalizer.transform(texts)
-        counts = [(name, count_terms(vec, documents)) for name, vec in union.transformer_list]
-        self.oof_scores = np.zeros(y.shape, dtype=float)
-        # Features for each fold are built here, one fold ahead of the model fits; the fits run
-        # in worker processes, not threads: liblinear's dual solver draws from one process-wide
-        # random generator, so two fits sharing a process would not be reproducible.
-        plan: list[tuple[NDArray[np.intp] | None, NDArray[np.intp] | None]] = [
-            (None, None),
-            *((train, test) for train, test in splits),
-        ]
-        features: list[list[tuple[TermCounts, FittedTfidf]]] = []
-
-        def jobs() -> Iterator[Any]:
-            for rows, _ in plan:
-                fitted = [(c, fit_tfidf(c, rows)) for _, c in counts]
-                features.append(fitted)
-                x = sp.hstack([transform_rows(c, f, rows) for c, f in fitted], format="csr")
-                yield delayed(_fit_model)(
-                    template.named_steps["clf"], x, y if rows is None else y[rows]
-                )
-
+        names, vectorizers = zip(*template.named_steps["features"].transformer_list, strict=True)
+        counts = [count_terms(vec, documents) for vec in vectorizers]
         # Worker processes take seconds to start (each imports scikit-learn): smaller corpora
-        # fit faster in this process. max_nbytes=None: liblinear cannot take the read-only
-        # memory maps joblib would otherwise send.
+        # fit faster in this process.
         workers = n_jobs if len(texts) >= MIN_PASSAGES_FOR_WORKERS else 1
-        models = Parallel(n_jobs=workers, pre_dispatch="n_jobs", max_nbytes=None)(jobs())
-        for (_, held_out), fitted, model in zip(plan[1:], features[1:], models[1:], strict=True):
-            assert held_out is not None
-            x_test = sp.hstack([transform_rows(c, f, held_out) for c, f in fitted], format="csr")
-            self.oof_scores[held_out] = model.predict_proba(x_test)
-        fitted, clf = features[0], models[0]
+        self.oof_scores, weights, model = _cross_fit(
+            template.named_steps["clf"], counts, y, splits, workers
+        )
         self.thresholds = tune_thresholds(
             y, self.oof_scores, self.labels, self.config.threshold_beta
         )
         template.set_params(
             features__transformer_list=[
-                (name, to_vectorizer(c, f))
-                for (name, _), (c, f) in zip(counts, fitted, strict=True)
+                (name, to_vectorizer(c, w))
+                for name, c, w in zip(names, counts, weights, strict=True)
             ],
-            clf=clf,
+            clf=model,
         )
         self._set_pipeline(template)
         return self

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from classifier import NarrativeClassifier
 from service.loader import load, load_cached, load_cached_available
+from service.settings import Settings
 from tests.conftest import ROOT
 from tests.service_fixtures import classify, make_settings, running_client, save_test_model
 from tests.service_registry import NAME, Registry
@@ -36,6 +37,19 @@ def _wait_for(client: TestClient, done: Callable[[dict[str, Any]], bool]) -> dic
         if done(info) or time.monotonic() > deadline:
             return info
         time.sleep(0.05)
+
+
+def _champion_served_once(
+    model: NarrativeClassifier, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Registry, Settings, str, str]:
+    """A store whose champion a previous start served (so a local copy is recorded)."""
+    registry = Registry.create(root, monkeypatch)
+    version, run_id = registry.register(save_test_model(model, root / "v1" / "classifier"))
+    settings = make_settings(
+        CHAMPION, root / "cache", tracking_uri=registry.tracking_uri, fast_start=True
+    )
+    load(settings)
+    return registry, settings, version, run_id
 
 
 @pytest.mark.slow
@@ -69,12 +83,7 @@ def test_only_a_verified_copy_of_the_same_store_and_alias_starts_fast(
 def test_the_copy_is_confirmed_or_replaced_by_the_registry_check(
     tiny_model: NarrativeClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = Registry.create(tmp_path, monkeypatch)
-    v1, run1 = registry.register(save_test_model(tiny_model, tmp_path / "v1" / "classifier"))
-    settings = make_settings(
-        CHAMPION, tmp_path / "cache", tracking_uri=registry.tracking_uri, fast_start=True
-    )
-    load(settings)
+    registry, settings, v1, run1 = _champion_served_once(tiny_model, tmp_path, monkeypatch)
 
     # Still the champion: served from the copy, then confirmed (source becomes "registry").
     with running_client(settings) as api:
@@ -94,12 +103,7 @@ def test_the_copy_is_confirmed_or_replaced_by_the_registry_check(
 def test_an_unreachable_store_leaves_the_copy_serving_degraded(
     tiny_model: NarrativeClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = Registry.create(tmp_path, monkeypatch)
-    v1, _ = registry.register(save_test_model(tiny_model, tmp_path / "v1" / "classifier"))
-    settings = make_settings(
-        CHAMPION, tmp_path / "cache", tracking_uri=registry.tracking_uri, fast_start=True
-    )
-    load(settings)
+    _, settings, v1, _ = _champion_served_once(tiny_model, tmp_path, monkeypatch)
     shutil.move(tmp_path / "mlflow.db", tmp_path / "away.db")
     with running_client(settings) as api:
         info = _wait_for(api, lambda i: i["degraded"])
