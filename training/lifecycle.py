@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from classifier import NarrativeClassifier
 from classifier.artifact import MANIFEST_FILE
-from training import reports, tracking
+from training import tracking
 from training.config import TrainConfig
-from training.data import load_dataset
-from training.evaluation import Evaluation, evaluate
-from training.train import Progress, TrainOutcome, git_commit, train
+
+# Training, evaluation and plotting (scikit-learn, matplotlib) are imported where they are used:
+# `narratives serve` calls ensure_champion, which needs none of them when a champion exists.
+if TYPE_CHECKING:
+    from classifier import NarrativeClassifier
+    from training.evaluation import Evaluation
+    from training.train import Progress
 
 
 def _noop(_: str) -> None:
@@ -32,8 +36,10 @@ def ensure_champion(config: TrainConfig, progress: Progress = _noop) -> tracking
     champion = tracking.get_alias(config.model_name)
     if champion is not None:
         return champion
+    from training.train import train
+
     progress("no champion registered: training the default model from seeds/")
-    outcome: TrainOutcome = train(
+    outcome = train(
         config.with_overrides(register=True, force=True, run_name="default-from-seeds"), progress
     )
     assert outcome.model is not None
@@ -119,6 +125,11 @@ def evaluate_model(
     Returns:
         The evaluation.
     """
+    from training import reports
+    from training.data import load_dataset
+    from training.evaluation import evaluate
+    from training.train import git_commit
+
     dataset = load_dataset(data, min_label_count=1)
     clf = resolve_model(model_uri, config.model_name, config.tracking_uri)
     scored = evaluate(clf, dataset.texts, dataset.label_sets)
