@@ -529,28 +529,6 @@ def load_cached(settings: Settings) -> LoadedModel | None:
         return None
 
 
-def load_cached_available(settings: Settings) -> bool:
-    """Whether :func:`load_cached` would find a verified copy (checked without unpickling).
-
-    Args:
-        settings: Service settings.
-
-    Returns:
-        True when a last good copy for the settings' store and alias exists and verifies.
-    """
-    uri = settings.model_uri.strip()
-    if not uri.startswith(REGISTRY_SCHEME):
-        return False
-    try:
-        ref = parse_registry_uri(uri)
-        if ref.alias is None:
-            return False
-        last_good = _verified_last_good(ref, settings.cache_dir / _safe_dir_name(ref.name))
-    except (_NoLocalCopy, ModelLoadError):
-        return False
-    return last_good.pointer.get("store") == redact_uri(settings.resolved_tracking_uri())
-
-
 def revalidate(current: LoadedModel, settings: Settings) -> LoadedModel:
     """Ask the registry whether a model started from the local copy is still the one named.
 

@@ -82,7 +82,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: Settings | None = None, initial: LoadedModel | None = None) -> None:
     """Serve the API and the analysts' page until interrupted.
 
     With one worker the app is built here from ``settings``. With several, uvicorn starts
@@ -94,12 +94,13 @@ def run(settings: Settings | None = None) -> None:
 
     Args:
         settings: Service settings; read from the environment if omitted.
+        initial: A model the caller has already loaded (and verified) for these settings.
 
     Raises:
         SystemExit: The model is required and cannot be loaded.
     """
     settings = settings if settings is not None else Settings()
-    model = preload(settings, load)
+    model = initial if initial is not None else preload(settings, load)
     if settings.workers == 1:
         app = create_app(settings, loader=load, initial=model)
         uvicorn.run(app, host=settings.host, port=settings.port)

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from classifier import NarrativeClassifier
-from service.loader import load, load_cached, load_cached_available
+from service.loader import load, load_cached
 from service.settings import Settings
 from tests.conftest import ROOT
 from tests.service_fixtures import classify, make_settings, running_client, save_test_model
@@ -61,9 +61,8 @@ def test_only_a_verified_copy_of_the_same_store_and_alias_starts_fast(
     cache = tmp_path / "cache"
     settings = make_settings(CHAMPION, cache, tracking_uri=registry.tracking_uri, fast_start=True)
     # Nothing served yet: there is no copy to start from.
-    assert load_cached(settings) is None and not load_cached_available(settings)
+    assert load_cached(settings) is None
     load(settings)
-    assert load_cached_available(settings)
     cached = load_cached(settings)
     assert cached is not None
     assert (cached.version, cached.source, cached.degraded) == (version, "cache", False)
@@ -72,11 +71,11 @@ def test_only_a_verified_copy_of_the_same_store_and_alias_starts_fast(
     pinned = settings.model_copy(update={"model_uri": f"models:/{NAME}/{version}"})
     other_alias = settings.model_copy(update={"model_uri": f"models:/{NAME}@challenger"})
     for unusable in (other_store, pinned, other_alias):
-        assert load_cached(unusable) is None and not load_cached_available(unusable)
+        assert load_cached(unusable) is None
     # A copy that does not verify is not served.
     pipeline = cache / NAME / version / "pipeline.joblib"
     pipeline.write_bytes(pipeline.read_bytes()[:-10])
-    assert load_cached(settings) is None and not load_cached_available(settings)
+    assert load_cached(settings) is None
 
 
 @pytest.mark.slow
@@ -169,5 +168,5 @@ def test_narratives_serve_restarts_from_the_local_copy(
     assert f"champion: {NAME} v{version}" in first
     assert info["version"] == version
     second, info = _serve_until_ready(tmp_path, env)
-    assert "the local copy recorded last" in second
+    assert f"champion: {NAME} v{version}, the local copy recorded last" in second
     assert info["version"] == version

@@ -466,7 +466,7 @@ def serve(
     Example:
         narratives serve --port 8000
     """
-    from service.loader import load_cached_available
+    from service.loader import load_cached
     from service.server import run
     from service.settings import Settings
 
@@ -484,10 +484,15 @@ def serve(
         overrides["fast_start"] = True
     # model_copy keeps the NARRATIVES_* environment and replaces only what was given here.
     settings = Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if settings.fast_start and load_cached_available(settings):
+    initial = load_cached(settings) if settings.fast_start else None
+    if initial is not None:
         # A champion existed when this copy was recorded: MLflow (seconds to import) is not
         # needed before the service is up, and the service confirms the champion itself.
-        console.print("champion: the local copy recorded last; the registry is checked once up")
+        console.print(
+            f"champion: {initial.name} v{initial.version}, the local copy recorded last;"
+            " the registry is checked once the service is up",
+            soft_wrap=True,
+        )
     elif settings.model_uri.startswith("models:/"):
         from training.lifecycle import ensure_champion
         from training.tracking import TrackingError
@@ -510,7 +515,7 @@ def serve(
             raise _fail(str(exc)) from exc
         else:
             console.print(f"champion: {champion.name} v{champion.version}")
-    run(settings)
+    run(settings, initial=initial)
 
 
 def main() -> None:
