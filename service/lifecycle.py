@@ -103,8 +103,8 @@ class ModelHolder:
 
         The copy keeps serving while the check runs. If the alias now names another version,
         that version is loaded and swapped in; if the store cannot be reached or no longer knows
-        the alias, the copy keeps serving marked degraded, with the reason. A reload that
-        happened meanwhile wins: its model is newer than anything this check could say.
+        the alias, the copy keeps serving marked degraded, with the reason. The check holds the
+        reload lock, so an admin reload asked for meanwhile runs after it, never interleaved.
         """
         if not self.pending_check or self._current is None:
             return
@@ -126,7 +126,7 @@ class ModelHolder:
                 checked = None
             finally:
                 self.pending_check = False
-            if checked is not None and self._current is started_from:
+            if checked is not None:
                 self._current = checked
                 if checked.degraded:
                     logger.warning("registry check: degraded: %s", checked.degraded_reason)
@@ -157,6 +157,8 @@ class ModelHolder:
             # One reference assignment: atomic, so a request sees either model, never a mix.
             self._current = model
             self.last_error = None
+            # A reload asks the registry itself: nothing is left for a pending start-up check.
+            self.pending_check = False
             logger.info("reloaded: now serving %s version %s", model.name, model.version)
             return Swap(previous, model)
 
