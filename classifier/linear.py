@@ -117,11 +117,6 @@ class LinearScorer:
         """Forget the cached character n-gram columns of the words seen so far."""
         self._char_columns.clear()
 
-    @property
-    def n_features(self) -> int:
-        """Columns of the joined feature space."""
-        return int(self.coef.shape[1])
-
     def term(self, column: int) -> tuple[Block, str]:
         """The block and term of a joined-space column."""
         for block in self.blocks:

@@ -67,7 +67,7 @@ def count_terms(template: TfidfVectorizer, documents: Sequence[str]) -> TermCoun
     if isinstance(template.analyzer, CharWbNgrams) and not template.binary:
         matrix, terms = _count_char_wb(template.analyzer, documents, template.dtype)
         return TermCounts(template, matrix, terms)
-    names = CountVectorizer._get_param_names()
+    names = CountVectorizer().get_params().keys()
     params = {k: v for k, v in template.get_params(deep=False).items() if k in names}
     params.update(min_df=1, max_df=1.0, max_features=None)
     counter = CountVectorizer(**params)
