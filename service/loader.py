@@ -28,7 +28,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from classifier import Manifest, NarrativeClassifier, load_model
-from classifier.artifact import PIPELINE_FILE, sha256_file
+from classifier.artifact import PIPELINE_FILE, read_manifest
 from classifier.errors import ModelLoadError
 from service.settings import Settings
 
@@ -401,7 +401,7 @@ class _LastGood:
 
 
 def _verified_last_good(ref: RegistryRef, model_dir: Path) -> _LastGood:
-    """Read ``last_good.json`` for ``ref`` and verify the copy's checksum, unpickling nothing.
+    """Read ``last_good.json`` for ``ref`` and check it against the copy's manifest.
 
     Raises:
         _NoLocalCopy: No copy is recorded for this alias (or version), or it does not verify.
@@ -429,11 +429,14 @@ def _verified_last_good(ref: RegistryRef, model_dir: Path) -> _LastGood:
     if not isinstance(expected, str) or not _SHA256_RE.match(expected):
         raise _NoLocalCopy(f"{pointer_path} records an invalid checksum")
     folder = model_dir / folder_name
+    # The manifest must record the checksum the pointer recorded; load_model then checks every
+    # file against the manifest before reading it. Together: the files are the ones recorded,
+    # and each is hashed once.
     try:
-        actual = sha256_file(folder / PIPELINE_FILE)
-    except OSError as exc:
-        raise _NoLocalCopy(f"cannot read {folder / PIPELINE_FILE}: {exc}") from None
-    if actual != expected:
+        recorded = read_manifest(folder).sha256
+    except ModelLoadError as exc:
+        raise _NoLocalCopy(f"cannot read the copy in {folder}: {exc}") from None
+    if recorded != expected:
         raise _NoLocalCopy(f"{folder / PIPELINE_FILE} does not match the checksum recorded for it")
     return _LastGood(pointer, folder)
 
@@ -468,9 +471,10 @@ def _load_last_good(
 ) -> LoadedModel:
     """Load the last good local copy recorded for ``ref``, verified against its recorded checksum.
 
-    The pipeline file's SHA-256 is compared with the one recorded in ``last_good.json`` *before*
-    :func:`classifier.load_model` (which checks every file against the manifest), so a
-    copy whose pipeline and manifest were both replaced is refused without being unpickled.
+    The pipeline checksum in the copy's manifest is compared with the one recorded in
+    ``last_good.json`` *before* :func:`classifier.load_model` (which checks every file against
+    the manifest), so a copy whose pipeline and manifest were both replaced is refused without
+    being read.
 
     Raises:
         ModelLoadError: No copy was recorded for this alias (or version), or it does not verify;

@@ -131,7 +131,7 @@ def test_scoring_matches_in_process_prediction_in_order(
     assert order == sorted(order)
     assert json.loads((out / "_SUCCESS").read_text())["rows"] == ROWS
 
-    # Each worker unpickled the model once, however many partitions it scored.
+    # Each worker loaded the model once, however many partitions it scored.
     loads = cluster.run(scoring.worker_models)
     sha = json.loads((model_dir / "manifest.json").read_text())["sha256"]
     assert sorted(loads) == sorted(cluster.nthreads())
