@@ -83,12 +83,36 @@ def word_ngrams(tokens: Sequence[str], ngram_range: tuple[int, int]) -> list[str
     lo, hi = ngram_range
     grams: list[str] = list(tokens) if lo == 1 else []
     for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        # zip of the shifted token lists (stopping at the shortest) gives each window without
+        # slicing per position
+        grams.extend(map(" ".join, zip(*(tokens[k:] for k in range(n)), strict=False)))
     return grams
+
+
+class _CharColumns(dict[str, "NDArray[np.intp]"]):
+    """One block's character n-gram columns per word, computed on first sight of the word."""
+
+    def __init__(self, block: Block) -> None:
+        super().__init__()
+        self.block = block
+
+    def __missing__(self, word: str) -> NDArray[np.intp]:
+        lo, hi = self.block.ngram_range
+        found = map(self.block.vocabulary.get, word_char_ngrams(word, lo, hi))
+        # Sorted, so that a document's occurrences are sorted runs, which sort faster.
+        cols = np.sort(np.asarray([c for c in found if c is not None], dtype=np.intp))
+        if len(self) >= _CHAR_CACHE_WORDS:
+            self.clear()
+        self[word] = cols
+        return cols
 
 
 class LinearScorer:
     """Scores of a fitted word + char TF-IDF, one-vs-rest logistic regression pipeline.
+
+    A batch is scored at once: the Python work is one pass over each document's words (cached
+    per word), and the counting, weighting, normalising and dot products are a few NumPy calls
+    over all the batch's term occurrences.
 
     Args:
         blocks: The feature blocks, in the pipeline's order.
@@ -111,11 +135,14 @@ class LinearScorer:
                 f"scorer weights have shape {self.coef.shape}, expected"
                 f" ({len(self.intercept)}, {n_features})"
             )
-        self._char_columns: dict[tuple[int, str], NDArray[np.intp]] = {}
+        self._char_columns = {
+            i: _CharColumns(b) for i, b in enumerate(self.blocks) if b.kind == "char"
+        }
 
     def clear_cache(self) -> None:
         """Forget the cached character n-gram columns of the words seen so far."""
-        self._char_columns.clear()
+        for cache in self._char_columns.values():
+            cache.clear()
 
     def term(self, column: int) -> tuple[Block, str]:
         """The block and term of a joined-space column."""
@@ -124,26 +151,61 @@ class LinearScorer:
                 return block, block.terms[column - block.offset]
         raise IndexError(column)
 
-    def _char_cols(self, index: int, block: Block, word: str) -> NDArray[np.intp]:
-        key = (index, word)
-        cols = self._char_columns.get(key)
-        if cols is None:
-            lo, hi = block.ngram_range
-            found = map(block.vocabulary.get, word_char_ngrams(word, lo, hi))
-            cols = np.asarray([c for c in found if c is not None], dtype=np.intp)
-            if len(self._char_columns) >= _CHAR_CACHE_WORDS:
-                self._char_columns.clear()
-            self._char_columns[key] = cols
-        return cols
-
-    def _block_columns(self, index: int, block: Block, document: str) -> NDArray[np.intp]:
-        """Block-local column of every term occurrence found in the vocabulary."""
+    def _occurrences(
+        self, index: int, block: Block, documents: Sequence[str]
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Document index and block-local column of every term occurrence in the vocabulary."""
         if block.kind == "char":
-            parts = [self._char_cols(index, block, w) for w in document.split()]
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
-        vocab = block.vocabulary
-        grams = word_ngrams(tokenize(document), block.ngram_range)
-        return np.asarray([vocab[g] for g in grams if g in vocab], dtype=np.intp)
+            columns = self._char_columns[index]
+            parts: list[NDArray[np.intp]] = []
+            words_per_doc: list[int] = []
+            for document in documents:
+                found = list(map(columns.__getitem__, document.split()))
+                parts.extend(found)
+                words_per_doc.append(len(found))
+            if not parts:
+                return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+            lengths = np.fromiter(map(len, parts), dtype=np.intp, count=len(parts))
+            word_docs = np.repeat(np.arange(len(documents)), words_per_doc)
+            return np.repeat(word_docs, lengths), np.concatenate(parts)
+        vocab_get = block.vocabulary.get
+        flat: list[int] = []
+        per_doc: list[int] = []
+        for document in documents:
+            grams = word_ngrams(tokenize(document), block.ngram_range)
+            cols = [c for c in map(vocab_get, grams) if c is not None]
+            flat.extend(cols)
+            per_doc.append(len(cols))
+        docs = np.repeat(np.arange(len(documents)), per_doc)
+        return docs, np.asarray(flat, dtype=np.intp)
+
+    def _block_tfidf(
+        self, index: int, block: Block, documents: Sequence[str]
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
+        """One block's TF-IDF entries of a batch: rows, block-local columns, values (row-major)."""
+        n_docs, n_terms = len(documents), len(block.terms)
+        docs, cols = self._occurrences(index, block, documents)
+        # One key per (document, term): sorting groups a document's occurrences of a term and
+        # orders the entries by document, then column, as a CSR matrix holds them.
+        key_type = np.int32 if n_docs * n_terms < np.iinfo(np.int32).max else np.int64
+        keys = np.sort(docs.astype(key_type) * n_terms + cols.astype(key_type), kind="stable")
+        starts = np.flatnonzero(np.diff(keys, prepend=-1))
+        counts = np.diff(np.append(starts, keys.size))
+        unique = keys[starts]
+        rows, cols = np.divmod(unique, n_terms)
+        values = counts.astype(np.float32)
+        if block.sublinear_tf:
+            np.log(values, out=values)
+            values += np.float32(1)
+        values *= block.idf[cols]
+        # As scikit-learn's l2 normaliser: float32 squares summed in column order in a double
+        # (bincount adds its weights one after another, so each row's sum is sequential).
+        squares = (values * values).astype(np.float64)
+        norms = np.sqrt(np.bincount(rows, weights=squares, minlength=n_docs))
+        scale = norms[rows]
+        nonzero = scale > 0
+        values[nonzero] = values[nonzero] / scale[nonzero]
+        return rows.astype(np.intp), cols.astype(np.intp), values
 
     def features(self, document: str) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
         """The TF-IDF vector of one normalised document, as sparse columns and values.
@@ -155,37 +217,24 @@ class LinearScorer:
             Joined-space columns (ascending) and their float32 values, each block scaled to unit
             length, as the fitted vectorisers give them.
         """
-        all_cols: list[NDArray[np.intp]] = []
-        all_vals: list[NDArray[np.float32]] = []
-        for index, block in enumerate(self.blocks):
-            cols, counts = np.unique(
-                self._block_columns(index, block, document), return_counts=True
-            )
-            values = counts.astype(np.float32)
-            if block.sublinear_tf:
-                np.log(values, out=values)
-                values += np.float32(1)
-            values *= block.idf[cols]
-            # As scikit-learn's l2 normaliser: float32 squares summed in order in a double (a
-            # cumulative sum is sequential; np.sum would pair terms and round differently).
-            squares = (values * values).astype(np.float64)
-            norm = np.sqrt(np.cumsum(squares)[-1]) if squares.size else 0.0
-            if norm > 0:
-                values /= norm
-            all_cols.append(cols + block.offset)
-            all_vals.append(values.astype(np.float32, copy=False))
-        return np.concatenate(all_cols), np.concatenate(all_vals)
+        parts = [self._block_tfidf(i, b, [document]) for i, b in enumerate(self.blocks)]
+        # Blocks follow one another in the joined space, so their columns stay ascending.
+        cols = np.concatenate([p[1] + b.offset for p, b in zip(parts, self.blocks, strict=True)])
+        return cols, np.concatenate([p[2] for p in parts])
 
     def decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
         """Per-label decision values (log-odds) of normalised documents, ``(docs, labels)``."""
-        out = np.empty((len(documents), len(self.intercept)), dtype=np.float64)
-        for i, document in enumerate(documents):
-            cols, values = self.features(document)
-            # Summed in column order, as SciPy's sparse product does, then the intercept added.
-            products = self.coef[:, cols] * values.astype(np.float64)
-            total = np.cumsum(products, axis=1)[:, -1] if cols.size else 0.0
-            out[i] = total + self.intercept
-        return out
+        n_docs = len(documents)
+        totals = np.zeros((len(self.intercept), n_docs), dtype=np.float64)
+        for index, block in enumerate(self.blocks):
+            rows, cols, values = self._block_tfidf(index, block, documents)
+            # np.take gathers whole columns several times faster than fancy indexing here
+            products = np.take(self.coef, cols + block.offset, axis=1) * values.astype(np.float64)
+            # Added one after another onto each document's running total, block after block,
+            # which is the column order SciPy's sparse product sums in; the intercept comes last.
+            for label, weights in enumerate(products):
+                np.add.at(totals[label], rows, weights)
+        return totals.T + self.intercept
 
     def scores(self, documents: Sequence[str]) -> NDArray[np.float64]:
         """Per-label probabilities of normalised documents, ``(docs, labels)``.
