@@ -35,8 +35,11 @@ MENTION_RE = re.compile(r"(?<![\w@])@\w{1,30}")
 _TATWEEL_RE = re.compile("\u0640+")
 _SPACE_RE = re.compile(r"\s+")
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_ARABIC_LETTER_RE = re.compile("[\u0621-\u063a\u0641-\u064a\u0671-\u06d3\u06fa-\u06fc]")
-_LETTER_RE = re.compile(r"[^\W\d_]")
+_ARABIC_LETTERS = "\u0621-\u063a\u0641-\u064a\u0671-\u06d3\u06fa-\u06fc"
+_ARABIC_LETTER_RE = re.compile(f"[{_ARABIC_LETTERS}]")
+_NON_ARABIC_RE = re.compile(f"[^{_ARABIC_LETTERS}]+")
+_NON_LETTERS_RE = re.compile(r"[\W\d_]+")
+_OTHER_LETTER_RE = re.compile(f"[^\\W\\d_{_ARABIC_LETTERS}]")
 
 
 def strip_format_chars(text: str) -> str:
@@ -214,10 +217,13 @@ def arabic_ratio(text: str) -> float:
     Returns:
         A number in [0, 1].
     """
-    letters = len(_LETTER_RE.findall(text))
-    if letters == 0:
+    # Arabic news is nearly always all-Arabic: one scan for another script's letter settles it.
+    if _OTHER_LETTER_RE.search(text) is None:
+        return 1.0 if _ARABIC_LETTER_RE.search(text) else 0.0
+    letters = _NON_LETTERS_RE.sub("", text)
+    if not letters:
         return 0.0
-    return len(_ARABIC_LETTER_RE.findall(text)) / letters
+    return len(_NON_ARABIC_RE.sub("", letters)) / len(letters)
 
 
 # Words in the original text, with diacritics and tatweel kept inside the match so that a span

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +102,38 @@ def test_tokenize_keeps_words_only(text: str, tokens: list[str]) -> None:
 )
 def test_arabic_ratio(text: str, low: float, high: float) -> None:
     assert low <= pp.arabic_ratio(text) <= high
+
+
+def _arabic_ratio_by_counting(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    arabic = [ch for ch in letters if pp._ARABIC_LETTER_RE.fullmatch(ch)]
+    return len(arabic) / len(letters) if letters else 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "نص عربي خالص",
+        "نصٌّ مُشَكَّل، وأرقام ١٢٣ و456",
+        "CNN: بيان رسمي",
+        "ﻻ ﷲ presentation forms",
+        "Ελληνικά و русский",
+        "_____ ١٢٣ !!!",
+        "",
+        "ـــ",
+        "پیام فارسی گ",
+    ],
+)
+def test_arabic_ratio_counts_every_letter(text: str) -> None:
+    # The fast path (no letter of another script) must agree with counting letter by letter.
+    assert pp.arabic_ratio(text) == pytest.approx(_arabic_ratio_by_counting(text))
+
+
+def test_arabic_ratio_matches_counting_on_the_seed_corpus() -> None:
+    corpus = Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        text = json.loads(line)["text"]
+        assert pp.arabic_ratio(text) == pytest.approx(_arabic_ratio_by_counting(text)), text
 
 
 def test_token_spans_point_at_written_words() -> None:
