@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from service.errors import InvalidInput, ReloadFailed, UnsupportedMediaType
 from service.limits import check_texts
@@ -109,8 +109,10 @@ async def classify_texts(
     settings = state.settings
     check_texts(texts, field, settings.max_texts, settings.max_chars)
     if body.segment or sum(map(len, texts)) > INLINE_MAX_CHARS:
-        # Real work goes to a worker thread, so the event loop keeps answering other requests.
-        results = await run_in_threadpool(_classify, model, body, texts)
+        # Real work goes to a worker thread, so the event loop keeps answering other requests;
+        # the limiter queues requests for the scoring threads instead of letting every request
+        # start a thread that then fights the others for the GIL.
+        results = await to_thread.run_sync(_classify, model, body, texts, limiter=state.scoring)
     else:
         # A passage or two scores in about a millisecond, less than the hand-off to a thread.
         results = _classify(model, body, texts)

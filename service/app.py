@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -82,7 +83,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    attach_state(app, ServiceState(settings=settings, holder=holder, metrics=metrics))
+    scoring = CapacityLimiter(settings.scoring_threads)
+    attach_state(
+        app, ServiceState(settings=settings, holder=holder, metrics=metrics, scoring=scoring)
+    )
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

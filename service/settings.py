@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1, ge=1, description="Worker processes; each loads its own model copy."
     )
+    scoring_threads: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Threads that score requests too large to score on the event loop. Scoring holds"
+            " the GIL, so more threads only take turns (and lose time handing it over); add"
+            " workers to use more cores."
+        ),
+    )
     max_texts: int = Field(default=256, ge=1, description="Most texts accepted in one request.")
     max_chars: int = Field(
         default=20_000, ge=1, description="Most characters accepted in one text."

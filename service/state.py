@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request
 
 from service.errors import ModelUnavailable
@@ -16,11 +17,19 @@ from service.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class ServiceState:
-    """Everything one app instance owns; kept on ``app.state.service``."""
+    """Everything one app instance owns; kept on ``app.state.service``.
+
+    Attributes:
+        settings: The service settings.
+        holder: The serving model and its reloads.
+        metrics: Prometheus metrics.
+        scoring: Admits ``settings.scoring_threads`` scoring calls to worker threads at once.
+    """
 
     settings: Settings
     holder: ModelHolder
     metrics: ServiceMetrics
+    scoring: CapacityLimiter
 
 
 def attach_state(app: FastAPI, state: ServiceState) -> None:
