@@ -63,7 +63,8 @@ def test_scaling() -> None:
     assert "x2 data" in out
 
 
-def test_service(tiny: Path) -> None:
+@pytest.mark.parametrize("extra", [(), ("--null-model",)], ids=["model", "null-model"])
+def test_service(tiny: Path, extra: tuple[str, ...]) -> None:
     out = _run(
         "benchmarks/service.py",
         "--data",
@@ -72,7 +73,14 @@ def test_service(tiny: Path) -> None:
         "16",
         "--concurrency",
         "2",
+        "--rounds",
+        "2",
+        *extra,
         timeout=600,
     )
+    assert "same scores from both servers: True" in out
+    assert "median of 2 alternating rounds" in out
     assert "ratio ours/mlflow" in out
     assert out.count(" 0\n") >= 4  # no failed requests in any of the four rows
+    if extra:
+        assert "'sanctions': 0.5" in out  # the constant, so the null model was in effect
