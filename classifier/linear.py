@@ -38,6 +38,10 @@ SCORER_FORMAT = "narrative-linear/1"
 _TERM_SEP = "\n"
 # Per-word cache of character n-gram columns; words repeat, so this stays small in practice.
 _CHAR_CACHE_WORDS = 200_000
+# Documents are scored in slices of about this many characters: the temporary arrays take some
+# 60 bytes per character, so a request at the size limits stays within tens of megabytes.
+_SLICE_CHARS = 250_000
+_INT32_MAX = int(np.iinfo(np.int32).max)
 
 Kind = Literal["word", "char"]
 
@@ -181,19 +185,24 @@ class LinearScorer:
 
     def _block_tfidf(
         self, index: int, block: Block, documents: Sequence[str]
-    ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
+    ) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float32]]:
         """One block's TF-IDF entries of a batch: rows, block-local columns, values (row-major)."""
         n_docs, n_terms = len(documents), len(block.terms)
         docs, cols = self._occurrences(index, block, documents)
         # One key per (document, term): sorting groups a document's occurrences of a term and
         # orders the entries by document, then column, as a CSR matrix holds them.
-        key_type = np.int32 if n_docs * n_terms < np.iinfo(np.int32).max else np.int64
+        key_type = np.int32 if n_docs * n_terms <= _INT32_MAX else np.int64
         keys = np.sort(docs.astype(key_type) * n_terms + cols.astype(key_type), kind="stable")
-        starts = np.flatnonzero(np.diff(keys, prepend=-1))
-        counts = np.diff(np.append(starts, keys.size))
-        unique = keys[starts]
-        rows, cols = np.divmod(unique, n_terms)
-        values = counts.astype(np.float32)
+        n = keys.size
+        first = np.empty(n, dtype=bool)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.empty(starts.size, dtype=np.float32)
+        counts[:-1] = starts[1:] - starts[:-1]
+        counts[-1:] = n - starts[-1:]
+        rows, cols = np.divmod(keys[starts], n_terms)
+        values = counts
         if block.sublinear_tf:
             np.log(values, out=values)
             values += np.float32(1)
@@ -202,10 +211,21 @@ class LinearScorer:
         # (bincount adds its weights one after another, so each row's sum is sequential).
         squares = (values * values).astype(np.float64)
         norms = np.sqrt(np.bincount(rows, weights=squares, minlength=n_docs))
-        scale = norms[rows]
-        nonzero = scale > 0
-        values[nonzero] = values[nonzero] / scale[nonzero]
-        return rows.astype(np.intp), cols.astype(np.intp), values
+        norms[norms == 0] = 1.0  # an empty row stays empty; x / 1.0 is x exactly
+        return rows, cols, (values / norms[rows]).astype(np.float32)
+
+    def _tfidf(
+        self, documents: Sequence[str]
+    ) -> tuple[NDArray[np.integer], NDArray[np.intp], NDArray[np.float32]]:
+        """The batch's TF-IDF entries: rows, joined-space columns, values.
+
+        Block after block, each block row-major: so, taken in order, one row's entries come in
+        ascending joined-space column order (the blocks follow one another in that space).
+        """
+        parts = [self._block_tfidf(i, b, documents) for i, b in enumerate(self.blocks)]
+        rows = np.concatenate([p[0] for p in parts])
+        cols = np.concatenate([p[1] + b.offset for p, b in zip(parts, self.blocks, strict=True)])
+        return rows, cols, np.concatenate([p[2] for p in parts])
 
     def features(self, document: str) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
         """The TF-IDF vector of one normalised document, as sparse columns and values.
@@ -217,23 +237,31 @@ class LinearScorer:
             Joined-space columns (ascending) and their float32 values, each block scaled to unit
             length, as the fitted vectorisers give them.
         """
-        parts = [self._block_tfidf(i, b, [document]) for i, b in enumerate(self.blocks)]
-        # Blocks follow one another in the joined space, so their columns stay ascending.
-        cols = np.concatenate([p[1] + b.offset for p, b in zip(parts, self.blocks, strict=True)])
-        return cols, np.concatenate([p[2] for p in parts])
+        _, cols, values = self._tfidf([document])
+        return cols, values
 
     def decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
         """Per-label decision values (log-odds) of normalised documents, ``(docs, labels)``."""
-        n_docs = len(documents)
-        totals = np.zeros((len(self.intercept), n_docs), dtype=np.float64)
-        for index, block in enumerate(self.blocks):
-            rows, cols, values = self._block_tfidf(index, block, documents)
-            # np.take gathers whole columns several times faster than fancy indexing here
-            products = np.take(self.coef, cols + block.offset, axis=1) * values.astype(np.float64)
-            # Added one after another onto each document's running total, block after block,
-            # which is the column order SciPy's sparse product sums in; the intercept comes last.
-            for label, weights in enumerate(products):
-                np.add.at(totals[label], rows, weights)
+        out = np.empty((len(documents), len(self.intercept)), dtype=np.float64)
+        start = 0
+        while start < len(documents):
+            stop, chars = start + 1, len(documents[start])
+            while stop < len(documents) and chars + len(documents[stop]) <= _SLICE_CHARS:
+                chars += len(documents[stop])
+                stop += 1
+            out[start:stop] = self._decision(documents[start:stop])
+            start = stop
+        return out
+
+    def _decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
+        rows, cols, values = self._tfidf(documents)
+        # np.take gathers whole columns several times faster than fancy indexing here
+        products = np.take(self.coef, cols, axis=1) * values.astype(np.float64)
+        totals = np.zeros((len(self.intercept), len(documents)), dtype=np.float64)
+        # ufunc.at adds one entry after another onto its row's running total, so each row is
+        # summed in column order, as SciPy's sparse product does; the intercept comes last.
+        for label, weights in enumerate(products):
+            np.add.at(totals[label], rows, weights)
         return totals.T + self.intercept
 
     def scores(self, documents: Sequence[str]) -> NDArray[np.float64]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier import ModelConfig, NarrativeClassifier, save_model
+from classifier import ModelConfig, NarrativeClassifier, linear, save_model
 from classifier.linear import LinearScorer, word_ngrams
 from classifier.preprocess import normalize_many
 from tests.conftest import DEV_SET, ROOT
@@ -75,6 +75,23 @@ def test_scores_equal_the_pipeline(
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
     # Warm per-word caches give the same again.
     np.testing.assert_array_equal(fitted.scorer.scores(normalize_many(texts)), got)
+
+
+@pytest.mark.parametrize("slice_chars", [1, 700, 250_000])
+def test_a_row_is_the_same_in_any_batch(
+    fitted: NarrativeClassifier,
+    corpus: tuple[list[str], list[list[str]]],
+    slice_chars: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Batches are scored in slices of about slice_chars characters (1: one document each);
+    # neither the batch nor the slice a document falls in may change its scores by one bit.
+    assert fitted.scorer is not None
+    documents = normalize_many(corpus[0][3::40] + ODD)
+    alone = np.vstack([fitted.scorer.scores([d]) for d in documents])
+    monkeypatch.setattr(linear, "_SLICE_CHARS", slice_chars)
+    np.testing.assert_array_equal(fitted.scorer.scores(documents), alone)
+    assert fitted.scorer.scores([]).shape == (0, len(fitted.labels))
 
 
 @pytest.mark.slow
