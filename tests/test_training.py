@@ -272,3 +272,43 @@ def test_killed_run_registers_nothing(first: TrainOutcome, config: TrainConfig) 
     after = {v.version for v in client.search_model_versions(f"name='{config.model_name}'")}
     assert after == before
     assert tracking.get_alias(config.model_name) == champion
+
+
+def test_cli_train_stages_the_new_champion_for_serving(
+    config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.loader import load_cached
+    from service.settings import Settings
+
+    monkeypatch.delenv("NARRATIVES_MODEL_URI", raising=False)
+    monkeypatch.setenv("NARRATIVES_CACHE_DIR", str(tmp_path / "cache"))
+    runner = CliRunner()
+    args = ["train", "--data", str(config.data[0]), "--experiment", config.experiment]
+    args += ["--tracking-uri", str(config.tracking_uri)]
+    settings = Settings(
+        tracking_uri=config.tracking_uri, cache_dir=tmp_path / "cache", fast_start=True
+    )
+    assert settings.model_uri == f"models:/{config.model_name}@champion"
+
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    version = tracking.get_alias(config.model_name).version
+    assert f"staged v{version} for `narratives serve`" in result.stdout
+    # What `narratives serve` reads first, without MLflow: the copy of the new champion.
+    cached = load_cached(settings)
+    assert cached is not None and cached.version == version
+
+    # A run that is not promoted stages nothing; the copy stays the champion's.
+    result = runner.invoke(app, [*args, "--c", "0.0001"])
+    assert result.exit_code == 0, result.output
+    assert "not promoted" in result.stdout and "staged" not in result.stdout
+    cached = load_cached(settings)
+    assert cached is not None and cached.version == version
+
+    # A service set up for another model is left alone.
+    monkeypatch.setenv("NARRATIVES_MODEL_URI", "models:/another-model@champion")
+    monkeypatch.setenv("NARRATIVES_CACHE_DIR", str(tmp_path / "other-cache"))
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    assert "staged" not in result.stdout
+    assert not (tmp_path / "other-cache").exists()

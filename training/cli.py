@@ -183,6 +183,57 @@ def train(
             f"registered {outcome.model.name} v{outcome.model.version}: {verdict}"
             f" ({outcome.decision.reason})"
         )
+        if outcome.decision.promoted:
+            stage_for_serving(outcome.model.name, tracking_uri)
+
+
+def stage_for_serving(model_name: str, tracking_uri: str | None) -> str | None:
+    """Put the champion in the service's local cache, as `narratives serve` would on its start.
+
+    The next `narratives serve` on this machine then starts from that verified copy at once
+    (without importing MLflow first) and confirms the champion with the registry once it is up.
+    Only done when the service's settings name this model's alias; a failure here is reported
+    and leaves the registered model as it is.
+
+    Args:
+        model_name: The registered model that has just been promoted.
+        tracking_uri: The store it was registered in (None: the default resolution).
+
+    Returns:
+        The version now in the cache, or None when nothing was staged.
+    """
+    from pydantic import ValidationError
+
+    from service.loader import load, parse_registry_uri
+    from service.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        console.print(
+            f"[yellow]note:[/] not staged for serving: invalid NARRATIVES_ settings: {exc}",
+            soft_wrap=True,
+        )
+        return None
+    if tracking_uri:
+        settings = settings.model_copy(update={"tracking_uri": tracking_uri})
+    uri = settings.model_uri.strip()
+    if not uri.startswith("models:/"):
+        return None
+    try:
+        ref = parse_registry_uri(uri)
+        if ref.name != model_name or ref.alias is None:
+            return None
+        loaded = load(settings)
+    except ClassifierError as exc:
+        console.print(
+            f"[yellow]note:[/] the model is registered, but its local copy for"
+            f" `narratives serve` could not be made: {exc}",
+            soft_wrap=True,
+        )
+        return None
+    out.print(f"staged v{loaded.version} for `narratives serve` in {settings.cache_dir}")
+    return loaded.version
 
 
 @app.command()
