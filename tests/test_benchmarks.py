@@ -59,8 +59,9 @@ def test_throughput(tiny: Path) -> None:
 
 
 def test_scaling() -> None:
-    out = _run("benchmarks/scaling.py", "--sizes", "300", "600", "--jobs", "1", "--no-serve")
+    out = _run("benchmarks/scaling.py", "--sizes", "300", "600", "--jobs", "1")
     assert "x2 data" in out
+    assert "first start after narratives train" in out and "empty cache" in out
 
 
 @pytest.mark.parametrize("extra", [(), ("--null-model",)], ids=["model", "null-model"])
