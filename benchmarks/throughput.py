@@ -5,8 +5,8 @@ Usage:
 
 All are trained on seeds/ and predict the same passages (by default ../shared/data/dev.jsonl,
 else the seed corpus). "Ours" is what the service and `narratives predict` run:
-NarrativeClassifier.predict_scores, i.e. the cached normalisation and the LinearScorer (the
-fitted pipeline's arithmetic in NumPy). The straightforward pipeline is the scikit-learn
+NarrativeClassifier.predict_scores, i.e. the LinearScorer (the fitted pipeline's arithmetic in
+NumPy, with normalisation, tokens and character n-gram columns cached per chunk of text). The straightforward pipeline is the scikit-learn
 pipeline without any cache (scikit-learn's own char_wb analyser, camel-tools' tokenizer on whole
 documents). The script checks that all give the same scores before timing them.
 """
@@ -90,7 +90,7 @@ def clear_caches(clf: NarrativeClassifier | None = None) -> None:
     if clf is not None and clf.scorer is not None:
         clf.scorer.clear_cache()
     features.word_char_ngrams.cache_clear()
-    preprocess._normalize_chunk.cache_clear()
+    preprocess.normalize_chunk.cache_clear()
     preprocess._chunk_tokens.cache_clear()
 
 

@@ -8,15 +8,16 @@ to unit length, and take the logistic function of its dot product with each labe
 the same scores (``tests/test_linear.py`` pins them to ``Pipeline.predict_proba``).
 
 What this buys a service: no scikit-learn import (seconds here) and no pickle at start-up, a
-faster call for one passage (no estimator validation), and character n-gram columns cached per
-word. It is written next to the pickled pipeline as ``scorer.npz`` (arrays only, loaded with
-``allow_pickle=False``); the pipeline stays the artifact of record.
+faster call for one passage (no estimator validation), each word's (and each raw chunk of text's)
+normalised form, tokens and character n-gram columns cached, and a batch counted, weighted and
+multiplied in a few NumPy calls. It is written next to the pickled pipeline as ``scorer.npz``
+(arrays only, loaded with ``allow_pickle=False``); the pipeline stays the artifact of record.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 
 from classifier.errors import ModelLoadError
 from classifier.features import word_char_ngrams
-from classifier.preprocess import tokenize
+from classifier.preprocess import normalize_chunk, strip_format_chars, tokenize
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -36,8 +37,9 @@ SCORER_FORMAT = "narrative-linear/1"
 # Terms are stored as one newline-joined UTF-8 buffer: a term never holds a newline (words are
 # split on white space, and character n-grams are taken inside words).
 _TERM_SEP = "\n"
-# Per-word cache of character n-gram columns; words repeat, so this stays small in practice.
-_CHAR_CACHE_WORDS = 200_000
+# Per-word (and per-chunk) caches of columns and tokens; words repeat, so they stay small.
+_CACHE_WORDS = 200_000
+_NO_COLUMNS = np.zeros(0, dtype=np.intp)
 # Documents are scored in slices of about this many characters: the temporary arrays take some
 # 60 bytes per character, so a request at the size limits stays within tens of megabytes.
 _SLICE_CHARS = 250_000
@@ -74,6 +76,10 @@ class Block:
         object.__setattr__(self, "vocabulary", {t: i for i, t in enumerate(self.terms)})
 
 
+def _logistic(decision: NDArray[np.float64]) -> NDArray[np.float64]:
+    return 1.0 / (1.0 + np.exp(-decision))
+
+
 def word_ngrams(tokens: Sequence[str], ngram_range: tuple[int, int]) -> list[str]:
     """Word n-grams as scikit-learn's word analyser makes them (tokens joined by a space).
 
@@ -93,30 +99,74 @@ def word_ngrams(tokens: Sequence[str], ngram_range: tuple[int, int]) -> list[str
     return grams
 
 
-class _CharColumns(dict[str, "NDArray[np.intp]"]):
-    """One block's character n-gram columns per word, computed on first sight of the word."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What one word (or one raw chunk of text) adds to a document.
 
-    def __init__(self, block: Block) -> None:
+    Attributes:
+        char_columns: Per character block (in block order), the columns of its n-grams found in
+            that vocabulary, sorted.
+        tokens: Its word tokens, in order (the word block makes its n-grams across tokens).
+    """
+
+    char_columns: tuple[NDArray[np.intp], ...]
+    tokens: tuple[str, ...]
+
+
+class _WordEntries(dict[str, _Entry]):
+    """Entries of normalised words, computed on first sight of the word."""
+
+    def __init__(self, char_blocks: Sequence[Block]) -> None:
         super().__init__()
-        self.block = block
+        self.char_blocks = tuple(char_blocks)
 
-    def __missing__(self, word: str) -> NDArray[np.intp]:
-        lo, hi = self.block.ngram_range
-        found = map(self.block.vocabulary.get, word_char_ngrams(word, lo, hi))
-        # Sorted, so that a document's occurrences are sorted runs, which sort faster.
-        cols = np.sort(np.asarray([c for c in found if c is not None], dtype=np.intp))
-        if len(self) >= _CHAR_CACHE_WORDS:
+    def __missing__(self, word: str) -> _Entry:
+        columns = []
+        for block in self.char_blocks:
+            lo, hi = block.ngram_range
+            found = map(block.vocabulary.get, word_char_ngrams(word, lo, hi))
+            # Sorted, so that a document's occurrences are sorted runs, which sort faster.
+            columns.append(np.sort(np.asarray([c for c in found if c is not None], dtype=np.intp)))
+        entry = _Entry(tuple(columns), tuple(tokenize(word)))
+        if len(self) >= _CACHE_WORDS:
             self.clear()
-        self[word] = cols
-        return cols
+        self[word] = entry
+        return entry
+
+
+class _ChunkEntries(dict[str, _Entry]):
+    """Entries of raw chunks of text (white-space-free), through their normalised words."""
+
+    def __init__(self, words: _WordEntries) -> None:
+        super().__init__()
+        self.words = words
+
+    def __missing__(self, chunk: str) -> _Entry:
+        parts = [self.words[w] for w in normalize_chunk(chunk).split()]
+        if len(parts) == 1:
+            entry = parts[0]
+        else:
+            n_blocks = len(self.words.char_blocks)
+            entry = _Entry(
+                tuple(
+                    np.concatenate([p.char_columns[i] for p in parts] or [_NO_COLUMNS])
+                    for i in range(n_blocks)
+                ),
+                tuple(t for p in parts for t in p.tokens),
+            )
+        if len(self) >= _CACHE_WORDS:
+            self.clear()
+        self[chunk] = entry
+        return entry
 
 
 class LinearScorer:
     """Scores of a fitted word + char TF-IDF, one-vs-rest logistic regression pipeline.
 
-    A batch is scored at once: the Python work is one pass over each document's words (cached
-    per word), and the counting, weighting, normalising and dot products are a few NumPy calls
-    over all the batch's term occurrences.
+    A batch is scored at once: the Python work is one cached lookup per word (or raw chunk) and
+    the word n-grams of each document; the counting, weighting, normalising and dot products are
+    a few NumPy calls over all the batch's term occurrences. The caches are plain dicts, safe to
+    share between threads (at worst two threads compute the same entry).
 
     Args:
         blocks: The feature blocks, in the pipeline's order.
@@ -139,14 +189,16 @@ class LinearScorer:
                 f"scorer weights have shape {self.coef.shape}, expected"
                 f" ({len(self.intercept)}, {n_features})"
             )
-        self._char_columns = {
-            i: _CharColumns(b) for i, b in enumerate(self.blocks) if b.kind == "char"
-        }
+        char_blocks = [i for i, b in enumerate(self.blocks) if b.kind == "char"]
+        # A block's position among the character blocks, where its columns sit in an entry.
+        self._char_slot = {block: slot for slot, block in enumerate(char_blocks)}
+        self._words = _WordEntries([self.blocks[i] for i in char_blocks])
+        self._chunks = _ChunkEntries(self._words)
 
     def clear_cache(self) -> None:
-        """Forget the cached character n-gram columns of the words seen so far."""
-        for cache in self._char_columns.values():
-            cache.clear()
+        """Forget the cached columns and tokens of the words and chunks seen so far."""
+        self._words.clear()
+        self._chunks.clear()
 
     def term(self, column: int) -> tuple[Block, str]:
         """The block and term of a joined-space column."""
@@ -156,39 +208,36 @@ class LinearScorer:
         raise IndexError(column)
 
     def _occurrences(
-        self, index: int, block: Block, documents: Sequence[str]
+        self, index: int, block: Block, entries: Sequence[Sequence[_Entry]]
     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """Document index and block-local column of every term occurrence in the vocabulary."""
+        n_docs = len(entries)
         if block.kind == "char":
-            columns = self._char_columns[index]
-            parts: list[NDArray[np.intp]] = []
-            words_per_doc: list[int] = []
-            for document in documents:
-                found = list(map(columns.__getitem__, document.split()))
-                parts.extend(found)
-                words_per_doc.append(len(found))
+            slot = self._char_slot[index]
+            parts = [e.char_columns[slot] for doc in entries for e in doc]
             if not parts:
-                return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+                return _NO_COLUMNS, _NO_COLUMNS
             lengths = np.fromiter(map(len, parts), dtype=np.intp, count=len(parts))
-            word_docs = np.repeat(np.arange(len(documents)), words_per_doc)
-            return np.repeat(word_docs, lengths), np.concatenate(parts)
+            entry_docs = np.repeat(np.arange(n_docs), [len(doc) for doc in entries])
+            return np.repeat(entry_docs, lengths), np.concatenate(parts)
         vocab_get = block.vocabulary.get
         flat: list[int] = []
         per_doc: list[int] = []
-        for document in documents:
-            grams = word_ngrams(tokenize(document), block.ngram_range)
-            cols = [c for c in map(vocab_get, grams) if c is not None]
+        for doc in entries:
+            tokens = [t for e in doc for t in e.tokens]
+            cols = [
+                c for c in map(vocab_get, word_ngrams(tokens, block.ngram_range)) if c is not None
+            ]
             flat.extend(cols)
             per_doc.append(len(cols))
-        docs = np.repeat(np.arange(len(documents)), per_doc)
-        return docs, np.asarray(flat, dtype=np.intp)
+        return np.repeat(np.arange(n_docs), per_doc), np.asarray(flat, dtype=np.intp)
 
     def _block_tfidf(
-        self, index: int, block: Block, documents: Sequence[str]
+        self, index: int, block: Block, entries: Sequence[Sequence[_Entry]]
     ) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float32]]:
         """One block's TF-IDF entries of a batch: rows, block-local columns, values (row-major)."""
-        n_docs, n_terms = len(documents), len(block.terms)
-        docs, cols = self._occurrences(index, block, documents)
+        n_docs, n_terms = len(entries), len(block.terms)
+        docs, cols = self._occurrences(index, block, entries)
         # One key per (document, term): sorting groups a document's occurrences of a term and
         # orders the entries by document, then column, as a CSR matrix holds them.
         key_type = np.int32 if n_docs * n_terms <= _INT32_MAX else np.int64
@@ -215,14 +264,14 @@ class LinearScorer:
         return rows, cols, (values / norms[rows]).astype(np.float32)
 
     def _tfidf(
-        self, documents: Sequence[str]
+        self, entries: Sequence[Sequence[_Entry]]
     ) -> tuple[NDArray[np.integer], NDArray[np.intp], NDArray[np.float32]]:
         """The batch's TF-IDF entries: rows, joined-space columns, values.
 
         Block after block, each block row-major: so, taken in order, one row's entries come in
         ascending joined-space column order (the blocks follow one another in that space).
         """
-        parts = [self._block_tfidf(i, b, documents) for i, b in enumerate(self.blocks)]
+        parts = [self._block_tfidf(i, b, entries) for i, b in enumerate(self.blocks)]
         rows = np.concatenate([p[0] for p in parts])
         cols = np.concatenate([p[1] + b.offset for p, b in zip(parts, self.blocks, strict=True)])
         return rows, cols, np.concatenate([p[2] for p in parts])
@@ -237,32 +286,44 @@ class LinearScorer:
             Joined-space columns (ascending) and their float32 values, each block scaled to unit
             length, as the fitted vectorisers give them.
         """
-        _, cols, values = self._tfidf([document])
+        _, cols, values = self._tfidf([self._of_document(document)])
         return cols, values
 
-    def decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
-        """Per-label decision values (log-odds) of normalised documents, ``(docs, labels)``."""
-        out = np.empty((len(documents), len(self.intercept)), dtype=np.float64)
+    def _of_document(self, document: str) -> list[_Entry]:
+        return list(map(self._words.__getitem__, document.split()))
+
+    def _of_text(self, text: str) -> list[_Entry]:
+        # The chunks normalize_cached would normalise one by one: words of the same document.
+        return list(map(self._chunks.__getitem__, strip_format_chars(text).split()))
+
+    def _decide(
+        self, items: Sequence[str], entries_of: Callable[[str], list[_Entry]]
+    ) -> NDArray[np.float64]:
+        out = np.empty((len(items), len(self.intercept)), dtype=np.float64)
         start = 0
-        while start < len(documents):
-            stop, chars = start + 1, len(documents[start])
-            while stop < len(documents) and chars + len(documents[stop]) <= _SLICE_CHARS:
-                chars += len(documents[stop])
+        while start < len(items):
+            stop, chars = start + 1, len(items[start])
+            while stop < len(items) and chars + len(items[stop]) <= _SLICE_CHARS:
+                chars += len(items[stop])
                 stop += 1
-            out[start:stop] = self._decision(documents[start:stop])
+            out[start:stop] = self._decision([entries_of(x) for x in items[start:stop]])
             start = stop
         return out
 
-    def _decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
-        rows, cols, values = self._tfidf(documents)
+    def _decision(self, entries: Sequence[Sequence[_Entry]]) -> NDArray[np.float64]:
+        rows, cols, values = self._tfidf(entries)
         # np.take gathers whole columns several times faster than fancy indexing here
         products = np.take(self.coef, cols, axis=1) * values.astype(np.float64)
-        totals = np.zeros((len(self.intercept), len(documents)), dtype=np.float64)
+        totals = np.zeros((len(self.intercept), len(entries)), dtype=np.float64)
         # ufunc.at adds one entry after another onto its row's running total, so each row is
         # summed in column order, as SciPy's sparse product does; the intercept comes last.
         for label, weights in enumerate(products):
             np.add.at(totals[label], rows, weights)
         return totals.T + self.intercept
+
+    def decision(self, documents: Sequence[str]) -> NDArray[np.float64]:
+        """Per-label decision values (log-odds) of normalised documents, ``(docs, labels)``."""
+        return self._decide(documents, self._of_document)
 
     def scores(self, documents: Sequence[str]) -> NDArray[np.float64]:
         """Per-label probabilities of normalised documents, ``(docs, labels)``.
@@ -275,8 +336,22 @@ class LinearScorer:
             The logistic function of each label's decision value, as the one-vs-rest logistic
             regression's ``predict_proba`` gives it.
         """
-        decision = self.decision(documents)
-        return 1.0 / (1.0 + np.exp(-decision))
+        return _logistic(self.decision(documents))
+
+    def score_texts(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Per-label probabilities of raw texts: ``scores(normalize_many(texts))``, in one pass.
+
+        Normalisation works chunk by chunk (see :func:`classifier.preprocess.normalize_cached`),
+        so each raw chunk's normalised words, character n-gram columns and tokens are cached
+        together, and a text costs one lookup per chunk.
+
+        Args:
+            texts: Raw texts.
+
+        Returns:
+            ``(texts, labels)`` probabilities, equal to :meth:`scores` of the normalised texts.
+        """
+        return _logistic(self._decide(texts, self._of_text))
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline) -> LinearScorer | None:

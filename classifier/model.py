@@ -18,7 +18,6 @@ from classifier.preprocess import (
     arabic_ratio,
     find_term,
     normalize,
-    normalize_many,
     token_spans,
     tokenize,
 )
@@ -387,7 +386,7 @@ class NarrativeClassifier:
         if not texts:
             return np.zeros((0, len(self.labels)))
         if self.scorer is not None:
-            return self.scorer.scores(normalize_many(texts))
+            return self.scorer.score_texts(texts)
         assert self.pipeline is not None
         return np.asarray(self.pipeline.predict_proba(texts), dtype=float)
 

@@ -149,7 +149,18 @@ _CACHE_WORDS = 200_000
 
 
 @lru_cache(maxsize=_CACHE_WORDS)
-def _normalize_chunk(chunk: str) -> str:
+def normalize_chunk(chunk: str) -> str:
+    """Normalise one white-space-free chunk of text whose format characters are stripped.
+
+    A text's normalisation is its chunks' normalisations joined by spaces (see
+    :func:`normalize_cached`); the result may hold spaces (placeholders) or be empty.
+
+    Args:
+        chunk: One item of ``strip_format_chars(text).split()``.
+
+    Returns:
+        The chunk after every step of :data:`STEPS` but the first.
+    """
     for step in _WORD_STEPS:
         chunk = step(chunk)
     return chunk
@@ -164,7 +175,7 @@ def normalize_cached(text: str) -> str:
     Returns:
         ``normalize(text)``.
     """
-    chunks = [_normalize_chunk(c) for c in strip_format_chars(text).split()]
+    chunks = [normalize_chunk(c) for c in strip_format_chars(text).split()]
     return collapse_whitespace(" ".join(c for c in chunks if c))
 
 

@@ -23,6 +23,9 @@ ODD = [
     "https://x.y/z info@a.b @user_1 ١٢٣",
     "\u202eمعكوس\u202c \u00a0 nbsp\tتاب\nسطر",
     "عقوبات " * 300,
+    # chunks that normalise to nothing, or to several words (a placeholder inside a word)
+    "ـــ َُ ​ كلمة",
+    "راسلوا:info@x.org،(عقوبات) انظرwww.x.org/a",
 ]
 
 
@@ -75,6 +78,11 @@ def test_scores_equal_the_pipeline(
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
     # Warm per-word caches give the same again.
     np.testing.assert_array_equal(fitted.scorer.scores(normalize_many(texts)), got)
+    # Raw texts, normalised chunk by chunk inside the scorer: the very same numbers, cold and
+    # warm (the chunk cache is filled by the first call).
+    fitted.scorer.clear_cache()
+    np.testing.assert_array_equal(fitted.scorer.score_texts(texts), got)
+    np.testing.assert_array_equal(fitted.scorer.score_texts(texts), got)
 
 
 @pytest.mark.parametrize("slice_chars", [1, 700, 250_000])
@@ -91,7 +99,9 @@ def test_a_row_is_the_same_in_any_batch(
     alone = np.vstack([fitted.scorer.scores([d]) for d in documents])
     monkeypatch.setattr(linear, "_SLICE_CHARS", slice_chars)
     np.testing.assert_array_equal(fitted.scorer.scores(documents), alone)
+    np.testing.assert_array_equal(fitted.scorer.score_texts(corpus[0][3::40] + ODD), alone)
     assert fitted.scorer.scores([]).shape == (0, len(fitted.labels))
+    assert fitted.scorer.score_texts([]).shape == (0, len(fitted.labels))
 
 
 @pytest.mark.slow
