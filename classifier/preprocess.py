@@ -39,6 +39,8 @@ _ARABIC_LETTERS = "\u0621-\u063a\u0641-\u064a\u0671-\u06d3\u06fa-\u06fc"
 _ARABIC_LETTER_RE = re.compile(f"[{_ARABIC_LETTERS}]")
 _NON_ARABIC_RE = re.compile(f"[^{_ARABIC_LETTERS}]+")
 _NON_LETTERS_RE = re.compile(r"[\W\d_]+")
+# \w is str.isalnum() and "_" (checked over every code point), so this is isalnum() itself.
+_ALNUM_RE = re.compile(r"[^\W_]")
 _OTHER_LETTER_RE = re.compile(f"[^\\W\\d_{_ARABIC_LETTERS}]")
 
 
@@ -192,7 +194,8 @@ def normalize_many(texts: Iterable[str]) -> list[str]:
 
 
 def _is_word(token: str) -> bool:
-    return any(ch.isalnum() for ch in token)
+    # Has a character for which str.isalnum() holds (one regex scan, not a generator).
+    return _ALNUM_RE.search(token) is not None
 
 
 @lru_cache(maxsize=_CACHE_WORDS)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def test_normalize_is_idempotent() -> None:
 )
 def test_tokenize_keeps_words_only(text: str, tokens: list[str]) -> None:
     assert pp.tokenize(text) == tokens
+
+
+def test_a_word_token_is_one_with_an_alphanumeric_character() -> None:
+    # The regex must agree with str.isalnum() on every code point, or tokens would change.
+    mismatched = [
+        hex(i) for i in range(sys.maxunicode + 1) if pp._is_word(chr(i)) != chr(i).isalnum()
+    ]
+    assert mismatched == []
+    assert not pp._is_word("_-_") and pp._is_word("_x_") and pp._is_word("٣")
 
 
 @pytest.mark.parametrize(
