@@ -18,17 +18,17 @@ import platform
 import random
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds" / "corpus.jsonl"
+
+sys.path.insert(0, str(ROOT))
+from benchmarks.servers import free_port, start, stop, wait_ready  # noqa: E402
 
 FIT = """
 import json, sys, time
@@ -56,37 +56,20 @@ def fit_once(path: Path, jobs: int) -> tuple[float, float]:
     return float(out.stdout.strip().splitlines()[-1]), max(peak, before) / 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ready_seconds(workdir: Path, env: dict[str, str]) -> float:
     """Seconds from starting `narratives serve` to a ready /readyz."""
     port = free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen(
+    proc = start(
         [sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        workdir,
+        env,
     )
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("serve exited early")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.05)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        return time.perf_counter() - started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        stop(proc)
 
 
 def serve_ready_seconds(workdir: Path, restarts: int = 3) -> dict[str, float]:

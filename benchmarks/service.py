@@ -23,13 +23,10 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -39,34 +36,8 @@ SEEDS = ROOT / "seeds" / "corpus.jsonl"
 NULL_MODEL = ROOT / "benchmarks" / "null_model"
 BATCH = 64
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+sys.path.insert(0, str(ROOT))
+from benchmarks.servers import free_port, start, stop, wait_ready  # noqa: E402
 
 
 def load(
@@ -190,15 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         print("null model: both servers score with a constant (request handling only)")
     servers = {
-        "ours": subprocess.Popen(
+        "ours": start(
             [sys.executable, "-m", "training.cli", "serve", "--port", str(ours_port)],
-            cwd=workdir,
-            env=serve_env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            workdir,
+            serve_env,
         ),
-        "mlflow": subprocess.Popen(
+        "mlflow": start(
             [
                 sys.executable,
                 "-m",
@@ -216,11 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--workers",
                 "1",
             ],
-            cwd=workdir,
-            env=serve_env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            workdir,
+            serve_env,
         ),
     }
     try:

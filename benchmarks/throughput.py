@@ -6,9 +6,10 @@ Usage:
 All are trained on seeds/ and predict the same passages (by default ../shared/data/dev.jsonl,
 else the seed corpus). "Ours" is what the service and `narratives predict` run:
 NarrativeClassifier.predict_scores, i.e. the LinearScorer (the fitted pipeline's arithmetic in
-NumPy, with normalisation, tokens and character n-gram columns cached per chunk of text). The straightforward pipeline is the scikit-learn
-pipeline without any cache (scikit-learn's own char_wb analyser, camel-tools' tokenizer on whole
-documents). The script checks that all give the same scores before timing them.
+NumPy, with normalisation, tokens and character n-gram columns cached per chunk of text). The
+straightforward pipeline is the scikit-learn pipeline without any cache (scikit-learn's own
+char_wb analyser, camel-tools' tokenizer on whole documents). The script checks that all give
+the same scores before timing them.
 """
 
 from __future__ import annotations
