@@ -85,6 +85,17 @@ def tiny_model(tiny_corpus: tuple[list[str], list[list[str]]]) -> NarrativeClass
     return NarrativeClassifier(TINY_CONFIG).fit(texts, labels)
 
 
+@pytest.fixture(scope="session")
+def model_dir(tiny_model: NarrativeClassifier, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved as a local model folder named "tiny" (run id "run-1").
+
+    Tests must not write into it; a test that needs to alter a model saves its own.
+    """
+    from tests.service_fixtures import save_test_model
+
+    return save_test_model(tiny_model, tmp_path_factory.mktemp("models") / "tiny")
+
+
 @contextmanager
 def mlflow_state_kept() -> Iterator[None]:
     """Undo ``tracking.configure()`` on exit.

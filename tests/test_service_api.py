@@ -25,11 +25,6 @@ SANCTIONS_TEXT = "فرضت وزارة الخزانة عقوبات جديدة ع�
 ELECTION_TEXT = "رصدت الاستخبارات حملة تضليل وحسابات وهمية تستهدف الناخبين قبل الانتخابات"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_model: NarrativeClassifier, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_test_model(tiny_model, tmp_path_factory.mktemp("models") / "tiny", run_id="run-1")
-
-
 @pytest.fixture
 def client(model_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
     with running_client(make_settings(model_dir, tmp_path / "cache")) as c:

@@ -12,16 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from classifier import NarrativeClassifier
 from service.limits import BodyLimitMiddleware
-from tests.service_fixtures import classify, make_settings, running_client, save_test_model
+from tests.service_fixtures import classify, make_settings, running_client
 
 TEXT = "فرضت واشنطن عقوبات جديدة"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model: NarrativeClassifier, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_test_model(tiny_model, tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture

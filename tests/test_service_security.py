@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from classifier import NarrativeClassifier
 from service.security import key_matches
 from service.settings import Settings
 from tests.service_fixtures import (
@@ -19,15 +18,9 @@ from tests.service_fixtures import (
     bearer,
     make_settings,
     running_client,
-    save_test_model,
 )
 
 BODY = {"text": "فرضت واشنطن عقوبات جديدة"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model: NarrativeClassifier, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_test_model(tiny_model, tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture
