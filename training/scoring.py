@@ -353,19 +353,24 @@ def discover(source: str, exclude: str | None = None) -> list[InputFile]:
     return files
 
 
+def _json_object(line: bytes | str, where: str) -> dict[str, Any]:
+    """Parse one JSON Lines line that must hold an object; errors name ``where``."""
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise ScoringError(f"{where}: malformed JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise ScoringError(f"{where}: expected a JSON object")
+    return obj
+
+
 def _first_record(file: InputFile) -> dict[str, Any] | None:
     fs, path = url_to_fs(file.url)
     with fs.open(path, "rb", compression=file.compression) as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise ScoringError(f"{file.url}:{number}: malformed JSON ({exc})") from exc
-            if not isinstance(obj, dict):
-                raise ScoringError(f"{file.url}:{number}: expected a JSON object")
-            return obj
+            return _json_object(line, f"{file.url}:{number}")
     return None
 
 
@@ -545,12 +550,7 @@ def _read_jsonl(part: Partition, text_column: str, id_column: str) -> tuple[list
             if not line.strip():
                 continue
             where = f"{part.url} at byte {offset}"
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise ScoringError(f"{where}: malformed JSON ({exc})") from exc
-            if not isinstance(obj, dict):
-                raise ScoringError(f"{where}: expected a JSON object")
+            obj = _json_object(line, where)
             if text_column not in obj:
                 raise ScoringError(f"{where}: no field {text_column!r}")
             texts.append(_text(obj[text_column], where, text_column))
