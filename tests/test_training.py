@@ -312,3 +312,13 @@ def test_cli_train_stages_the_new_champion_for_serving(
     assert result.exit_code == 0, result.output
     assert "staged" not in result.stdout
     assert not (tmp_path / "other-cache").exists()
+
+    # A cache that cannot be written is reported; the run and its promotion stand.
+    monkeypatch.delenv("NARRATIVES_MODEL_URI")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("NARRATIVES_CACHE_DIR", str(blocker))
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    assert "promoted to champion" in result.stdout and "staged" not in result.stdout
+    assert "its local copy for `narratives serve` could not be made" in result.stderr

@@ -188,12 +188,13 @@ def train(
 
 
 def stage_for_serving(model_name: str, tracking_uri: str | None) -> str | None:
-    """Put the champion in the service's local cache, as `narratives serve` would on its start.
+    """Put the model `narratives serve` serves (the champion, by default) in its local cache.
 
-    The next `narratives serve` on this machine then starts from that verified copy at once
-    (without importing MLflow first) and confirms the champion with the registry once it is up.
-    Only done when the service's settings name this model's alias; a failure here is reported
-    and leaves the registered model as it is.
+    This is the download and the checks the service does on a start without a local copy. The
+    next `narratives serve` on this machine then starts from that verified copy at once
+    (without importing MLflow first) and confirms it with the registry once it is up. Only done
+    when the service's settings name an alias of this model; a failure here is reported and
+    leaves the registered model as it is.
 
     Args:
         model_name: The registered model that has just been promoted.
@@ -225,7 +226,7 @@ def stage_for_serving(model_name: str, tracking_uri: str | None) -> str | None:
         if ref.name != model_name or ref.alias is None:
             return None
         loaded = load(settings)
-    except ClassifierError as exc:
+    except (ClassifierError, OSError) as exc:
         console.print(
             f"[yellow]note:[/] the model is registered, but its local copy for"
             f" `narratives serve` could not be made: {exc}",
